@@ -13,31 +13,39 @@ from typing import Callable, Iterable, List
 import pytest
 
 BACKENDS = ["snakemq", "snakezmq"]
-MODULES = ["link", "packeter", "messaging", "message", "exceptions", "callbacks", "rpc",
-           "storage", "throttle"]
 
 
-def _load_backend(name: str) -> types.SimpleNamespace:
-    try:
-        package = importlib.import_module(name)
-    except ImportError as exc:  # never skip: a skipped backend is a test that cannot fail
-        raise RuntimeError("backend %r is not importable (%s); run: pip install -e .[test]"
-                           % (name, exc)) from exc
-    namespace = types.SimpleNamespace(name=name, package=package)
-    for module in MODULES:
-        setattr(namespace, module, importlib.import_module("%s.%s" % (name, module)))
-    return namespace
+class Backend:
+    """``backend.link``, ``backend.messaging``, ...: the backend's modules, imported on use.
+
+    A missing backend fails loudly (never skips: a skipped backend is a test
+    that cannot fail).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, module: str) -> types.ModuleType:
+        if module.startswith("__"):
+            raise AttributeError(module)
+        try:
+            loaded = importlib.import_module("%s.%s" % (self.name, module))
+        except ImportError as exc:
+            raise RuntimeError("backend %r: cannot import %s.%s (%s); run: pip install -e .[test]"
+                               % (self.name, self.name, module, exc)) from exc
+        setattr(self, module, loaded)
+        return loaded
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> types.SimpleNamespace:
-    return _load_backend(request.param)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return Backend(request.param)
 
 
 class Links:
     """Creates Links and cleans them all up at the end of a test."""
 
-    def __init__(self, backend: types.SimpleNamespace) -> None:
+    def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.created: List[object] = []
 
