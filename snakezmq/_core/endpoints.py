@@ -1,0 +1,40 @@
+"""Turn snakemq addresses and ZeroMQ endpoint strings into endpoints (no DNS here)."""
+from __future__ import annotations
+
+from typing import Any, Tuple, Union
+
+Address = Union[Tuple[str, int], str]
+SCHEMES = ("tcp://", "ipc://", "inproc://")
+ALL_INTERFACES = ("", "0.0.0.0", "*")
+
+
+def to_endpoint(address: Any, listening: bool) -> str:
+    """``(host, port)`` or ``"tcp://..."`` / ``"ipc://..."`` / ``"inproc://..."`` -> endpoint.
+
+    Raises:
+        TypeError / ValueError: with what a valid address looks like.
+    """
+    if isinstance(address, str):
+        if not address.startswith(SCHEMES):
+            raise ValueError("address %r must be (host, port) or start with one of %s"
+                             % (address, ", ".join(SCHEMES)))
+        return address
+    if not isinstance(address, tuple) or len(address) != 2:
+        raise TypeError("address must be a (host, port) tuple or a ZeroMQ endpoint string, "
+                        "not %r" % (address,))
+    host, port = address
+    if not isinstance(host, str) or type(port) is not int or not 0 <= port <= 65535:
+        raise ValueError("address %r: host must be a str and port an int in 0..65535" % (address,))
+    if listening and host in ALL_INTERFACES:
+        host = "0.0.0.0"
+    if not listening and port == 0:
+        raise ValueError("cannot connect to port 0 (%r)" % (address,))
+    if ":" in host:
+        host = "[%s]" % host
+    return "tcp://%s:%s" % (host, port if port else "*")
+
+
+def tcp_address(endpoint: str) -> Tuple[str, int]:
+    """``"tcp://1.2.3.4:5"`` -> ``("1.2.3.4", 5)``."""
+    host, _, port = endpoint[len("tcp://"):].rpartition(":")
+    return host.strip("[]"), int(port)

@@ -1,0 +1,202 @@
+"""Per-destination outgoing queues: every decision about when a message may be
+sent, resent, acknowledged or dropped lives in this file.
+
+Theory of operation (times are float seconds on a monotonic clock, passed in):
+- Rule 1, TTL (snakemq's rule): a message's ttl counts down only while its
+  destination is not connected. ``None`` never expires. It is charged from the
+  later of its push and the start of the absence (snakemq charges from the
+  absence start even for messages pushed later: a bug we do not copy).
+- Rule 2, expiry: a message whose remaining ttl drops below zero while its
+  destination is away is dropped when that happens (``expire(now)``), not
+  only when the destination comes back. A ttl of exactly 0 is kept while
+  connected (RPC requests rely on it) and expires at once while away.
+- Rule 3, ownership: the outbox owns a message until the peer acknowledges it.
+  Sent messages wait in ``inflight``; a disconnect puts them back at the front
+  of the queue with their sequence numbers, so the receiver can skip what it
+  already has.
+- Rule 4, window: at most ``window`` messages (and ``window_bytes``) are in
+  flight per destination, so a slow or absent peer never fills ZeroMQ queues.
+Not thread-safe: the caller (Messaging) holds its lock.
+"""
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+from typing import Any, Deque, Dict, Iterator, List, NamedTuple, Optional, Tuple
+
+WINDOW = 4096  #: messages in flight per destination
+WINDOW_BYTES = 32 * 1024 * 1024  #: payload bytes in flight per destination (one message may exceed it)
+
+
+class MessageSent(NamedTuple):
+    ident: str
+    message: Any
+
+
+class MessageDropped(NamedTuple):
+    ident: str
+    message: Any
+
+
+class Entry:
+    """A queued message with its ttl bookkeeping and (once sent) its sequence number."""
+
+    __slots__ = ("message", "ttl", "charged_at", "seq")
+
+    def __init__(self, message: Any, ttl: Optional[float], now: float) -> None:
+        self.message = message
+        self.ttl = ttl  #: remaining seconds as of ``charged_at`` (None: never expires)
+        self.charged_at = now
+        self.seq = 0  #: 0 = not sent yet; -1 = dropped
+
+    def remaining(self, now: float, away_since: Optional[float]) -> Optional[float]:
+        if self.ttl is None or away_since is None:
+            return self.ttl
+        return self.ttl - (now - max(self.charged_at, away_since))
+
+
+class PeerQueue:
+    """What is queued for, and in flight to, one destination ident."""
+
+    def __init__(self, ident: str, now: float) -> None:
+        self.ident = ident
+        self.pending: Deque[Entry] = collections.deque()
+        self.inflight: Deque[Entry] = collections.deque()
+        self.inflight_bytes = 0
+        self.away_since: Optional[float] = now  #: None while connected
+        self.next_seq = 1
+        self.expiry: List[Tuple[float, int, Entry]] = []  #: heap, only while away
+        self.dropped_in_pending = 0
+
+    def __len__(self) -> int:
+        return len(self.pending) - self.dropped_in_pending + len(self.inflight)
+
+    def messages(self) -> Iterator[Any]:
+        for entry in itertools.chain(self.inflight, self.pending):
+            if entry.seq >= 0:
+                yield entry.message
+
+
+class Outbox:
+    """All destinations' queues."""
+
+    def __init__(self, window: int = WINDOW, window_bytes: int = WINDOW_BYTES) -> None:
+        self.window = window
+        self.window_bytes = window_bytes
+        self.queues: Dict[str, PeerQueue] = {}
+        self._tiebreak = itertools.count()
+
+    def queue(self, ident: str, now: float) -> PeerQueue:
+        queue = self.queues.get(ident)
+        if queue is None:
+            queue = self.queues[ident] = PeerQueue(ident, now)
+        return queue
+
+    def push(self, ident: str, message: Any, now: float) -> List[MessageDropped]:
+        """Queue ``message``; a ttl <= 0 message for an absent peer is dropped at once."""
+        queue = self.queue(ident, now)
+        if queue.away_since is not None and message.ttl is not None and message.ttl <= 0:
+            return [MessageDropped(ident, message)]
+        entry = Entry(message, message.ttl, now)
+        queue.pending.append(entry)
+        if queue.away_since is not None and entry.ttl is not None:
+            heapq.heappush(queue.expiry, (now + entry.ttl, next(self._tiebreak), entry))
+        return []
+
+    def peer_connected(self, ident: str, now: float) -> List[MessageDropped]:
+        """Charge the absence to every queued ttl and drop what ran out (snakemq's order)."""
+        queue = self.queue(ident, now)
+        dropped = self.expire_queue(queue, now)
+        for entry in queue.pending:
+            if entry.ttl is not None and entry.seq >= 0:
+                entry.ttl = entry.remaining(now, queue.away_since)
+        queue.away_since = None
+        queue.expiry = []
+        self._compact(queue, force=True)
+        return dropped
+
+    def peer_disconnected(self, ident: str, now: float) -> List[MessageDropped]:
+        """Unacknowledged messages go back to the queue front; their ttl clocks restart."""
+        queue = self.queue(ident, now)
+        queue.pending.extendleft(reversed(queue.inflight))
+        queue.inflight.clear()
+        queue.inflight_bytes = 0
+        queue.away_since = now
+        for entry in queue.pending:
+            entry.charged_at = now
+            if entry.ttl is not None and entry.seq >= 0:
+                queue.expiry.append((now + entry.ttl, next(self._tiebreak), entry))
+        heapq.heapify(queue.expiry)
+        return self.expire_queue(queue, now)
+
+    def take_sendable(self, ident: str) -> List[Entry]:
+        """Entries that may go out now (window permitting), in order, moved to in-flight."""
+        queue = self.queues.get(ident)
+        if queue is None or queue.away_since is not None:
+            return []
+        taken = []
+        while queue.pending and len(queue.inflight) < self.window and (
+                queue.inflight_bytes < self.window_bytes or not queue.inflight):
+            entry = queue.pending.popleft()
+            if entry.seq < 0:
+                queue.dropped_in_pending -= 1
+                continue
+            if entry.seq == 0:
+                entry.seq = queue.next_seq
+                queue.next_seq += 1
+            queue.inflight.append(entry)
+            queue.inflight_bytes += len(entry.message.data)
+            taken.append(entry)
+        return taken
+
+    def acknowledge(self, ident: str, upto_seq: int) -> List[MessageSent]:
+        """The peer has every message up to ``upto_seq``: they are sent."""
+        queue = self.queues.get(ident)
+        sent: List[MessageSent] = []
+        if queue is None:
+            return sent
+        inflight = queue.inflight
+        while inflight and inflight[0].seq <= upto_seq:
+            entry = inflight.popleft()
+            queue.inflight_bytes -= len(entry.message.data)
+            sent.append(MessageSent(ident, entry.message))
+        return sent
+
+    def expire(self, now: float) -> List[MessageDropped]:
+        """Drop every message whose ttl ran out while its destination is away."""
+        dropped: List[MessageDropped] = []
+        for queue in list(self.queues.values()):
+            if queue.expiry and queue.expiry[0][0] < now:
+                dropped += self.expire_queue(queue, now)
+        return dropped
+
+    def expire_queue(self, queue: PeerQueue, now: float) -> List[MessageDropped]:
+        dropped = []
+        heap = queue.expiry
+        while heap and heap[0][0] < now:
+            entry = heapq.heappop(heap)[2]
+            if entry.seq >= 0:
+                entry.seq = -1
+                queue.dropped_in_pending += 1
+                dropped.append(MessageDropped(queue.ident, entry.message))
+        self._compact(queue)
+        return dropped
+
+    def next_deadline(self) -> float:
+        return min((q.expiry[0][0] for q in self.queues.values() if q.expiry), default=float("inf"))
+
+    def ttl_now(self, entry: Entry, ident: str, now: float) -> Optional[float]:
+        queue = self.queues.get(ident)
+        return entry.remaining(now, queue.away_since if queue else None)
+
+    def forget_empty(self, ident: str) -> None:
+        queue = self.queues.get(ident)
+        if queue is not None and not queue.pending and not queue.inflight and queue.away_since is not None:
+            del self.queues[ident]
+
+    def _compact(self, queue: PeerQueue, force: bool = False) -> None:
+        """Remove dropped entries from the deque once they are many (bounded memory)."""
+        if queue.dropped_in_pending and (force or queue.dropped_in_pending * 2 > len(queue.pending)):
+            queue.pending = collections.deque(e for e in queue.pending if e.seq >= 0)
+            queue.dropped_in_pending = 0

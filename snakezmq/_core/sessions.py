@@ -1,0 +1,89 @@
+"""Sessions of one listener (ROUTER): who is connected, under which conn id.
+
+Theory of operation:
+- A session starts with a HELLO from a routing id and ends with BYE, a
+  liveness verdict, a newer HELLO from the same routing id (ZeroMQ only lets a
+  routing id reconnect once its old connection ended), or the listener closing.
+- Input methods return what changed; the caller (the I/O shell) sends frames
+  and fires callbacks. Times are float seconds, monotonic, passed in.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+
+from .liveness import Liveness, Verdict
+
+
+class Session(NamedTuple):
+    conn_id: str
+    rid: bytes
+    nonce: bytes
+    liveness: Liveness
+    peer_address: str
+    rid_is_ident: bool
+
+
+class HelloOutcome(NamedTuple):
+    """``started`` is the new conn id (None for a repeated HELLO); ``ended`` the replaced one."""
+    started: Optional[str]
+    ended: Optional[str]
+
+
+class SessionTable:
+    """Sessions of one listener, keyed by routing id."""
+
+    def __init__(self, new_conn_id: Callable[[], str]) -> None:
+        self._new_conn_id = new_conn_id
+        self._by_rid: Dict[bytes, Session] = {}
+        self._by_conn: Dict[str, Session] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_rid)
+
+    def __iter__(self) -> Iterator[Session]:
+        return iter(list(self._by_rid.values()))
+
+    def by_rid(self, rid: bytes) -> Optional[Session]:
+        return self._by_rid.get(rid)
+
+    def by_conn(self, conn_id: str) -> Optional[Session]:
+        return self._by_conn.get(conn_id)
+
+    def hello(self, rid: bytes, nonce: bytes, now: float, peer_address: str = "",
+              rid_is_ident: bool = True) -> HelloOutcome:
+        """A HELLO arrived: start a session, or recognise a repeat, or replace a stale one."""
+        current = self._by_rid.get(rid)
+        if current is not None and current.nonce == nonce:
+            current.liveness.heard(now)
+            return HelloOutcome(None, None)
+        ended = self.end(rid) if current is not None else None
+        session = Session(self._new_conn_id(), rid, nonce, Liveness(now), peer_address, rid_is_ident)
+        self._by_rid[rid] = session
+        self._by_conn[session.conn_id] = session
+        return HelloOutcome(session.conn_id, ended)
+
+    def heard(self, rid: bytes, now: float) -> Optional[str]:
+        """Any frame from ``rid``: its conn id, or None when it has no session."""
+        session = self._by_rid.get(rid)
+        if session is None:
+            return None
+        session.liveness.heard(now)
+        return session.conn_id
+
+    def end(self, rid: bytes) -> Optional[str]:
+        session = self._by_rid.pop(rid, None)
+        if session is None:
+            return None
+        del self._by_conn[session.conn_id]
+        return session.conn_id
+
+    def liveness_check(self, now: float) -> Tuple[List[bytes], List[bytes]]:
+        """``(to_ping, dead)`` routing ids; the caller ends the dead ones."""
+        to_ping, dead = [], []
+        for session in self._by_rid.values():
+            verdict = session.liveness.check(now)
+            if verdict is Verdict.PING:
+                to_ping.append(session.rid)
+            elif verdict is Verdict.DEAD:
+                dead.append(session.rid)
+        return to_ping, dead

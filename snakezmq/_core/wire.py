@@ -1,0 +1,216 @@
+"""Encode and decode snakezmq frames (see docs/protocol.md).
+
+Pure functions. ``decode_*`` raise ``WireError`` for anything malformed, and
+nothing else: this is the one place that turns foreign errors into ours.
+"""
+from __future__ import annotations
+
+import enum
+import struct
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import msgpack
+
+from ..exceptions import WireError
+
+MAGIC = "SZMQ"
+LINK_VERSION = 1
+MESSAGING_VERSION = 1
+NONCE_BYTES = 8
+MAX_HEADER_BYTES = 1 << 20
+UINT32_MAX = 0xFFFFFFFF
+_HEADER_LENGTH = struct.Struct("!I")
+
+
+class LinkKind(enum.IntEnum):
+    HELLO = 0x01
+    WELCOME = 0x02
+    REFUSE = 0x03
+    PING = 0x04
+    PONG = 0x05
+    BYE = 0x06
+    PROBE = 0x07
+    PROBED = 0x08
+    RESET = 0x09
+    DATA = 0x10
+
+
+class MessagingKind(enum.IntEnum):
+    IDENT = 0x01
+    MESSAGES = 0x02
+    ACK = 0x03
+    PING = 0x04
+    PONG = 0x05
+
+
+class LinkFrame(NamedTuple):
+    """A decoded link-layer message: its kind, header fields and body frames."""
+    kind: LinkKind
+    fields: tuple
+    body: Sequence[Any]
+
+
+class WireMessage(NamedTuple):
+    """One message inside a MESSAGES packet."""
+    seq: int
+    uuid: bytes
+    ttl: Optional[int]
+    flags: int
+    data: bytes
+
+
+def _is_uint(value: Any, limit: int = (1 << 63) - 1) -> bool:
+    return type(value) is int and 0 <= value <= limit
+
+
+def _is_nonce(value: Any) -> bool:
+    return type(value) is bytes and len(value) == NONCE_BYTES
+
+
+# Field validators per link kind: one predicate per field.
+_LINK_FIELDS: Dict[LinkKind, Tuple[Callable[[Any], bool], ...]] = {
+    LinkKind.HELLO: (lambda v: v == MAGIC, _is_uint, _is_nonce, lambda v: type(v) is bool),
+    LinkKind.WELCOME: (_is_uint, _is_nonce),
+    LinkKind.REFUSE: (lambda v: type(v) is str, lambda v: type(v) is str),
+    LinkKind.PROBE: (lambda v: v == MAGIC, _is_uint,
+                     lambda v: type(v) is bytes and 0 < len(v) <= 255, _is_nonce),
+    LinkKind.PROBED: (lambda v: v in ("duplicate", "retry", "wait"), lambda v: type(v) is str),
+}
+_LINK_BODY_FRAMES = {LinkKind.DATA: 1}
+_KIND_BYTES = {kind: bytes([kind]) for kind in LinkKind}
+
+
+def _unpack_fields(raw: bytes, what: str) -> list:
+    try:
+        fields = msgpack.unpackb(raw, raw=False, use_list=True, strict_map_key=True)
+    except Exception as exc:  # msgpack may raise anything on garbage: convert here only
+        raise WireError("%s: undecodable fields (%s)" % (what, exc)) from exc
+    if type(fields) is not list:
+        raise WireError("%s: fields must be an array" % what)
+    return fields
+
+
+def encode_link(kind: LinkKind, *fields: Any) -> bytes:
+    """The header frame for ``kind`` with ``fields``."""
+    if not fields:
+        return _KIND_BYTES[kind]
+    return _KIND_BYTES[kind] + msgpack.packb(list(fields), use_bin_type=True)
+
+
+def decode_link(frames: Sequence[Any]) -> LinkFrame:
+    """Decode one link-layer message (the frames after the routing id)."""
+    if not frames:
+        raise WireError("empty message")
+    header = bytes(frames[0])
+    if not header:
+        raise WireError("empty header frame")
+    try:
+        kind = LinkKind(header[0])
+    except ValueError:
+        raise WireError("unknown link frame kind 0x%02x" % header[0]) from None
+    body = frames[1:]
+    if len(body) != _LINK_BODY_FRAMES.get(kind, 0):
+        raise WireError("%s: expected %d body frame(s), got %d"
+                        % (kind.name, _LINK_BODY_FRAMES.get(kind, 0), len(body)))
+    validators = _LINK_FIELDS.get(kind, ())
+    if not validators:
+        if len(header) != 1:
+            raise WireError("%s: unexpected header fields" % kind.name)
+        return LinkFrame(kind, (), body)
+    fields = _unpack_fields(header[1:], kind.name)
+    if len(fields) < len(validators):
+        raise WireError("%s: expected %d fields, got %d" % (kind.name, len(validators), len(fields)))
+    fields = fields[:len(validators)]  # later versions may append fields
+    for index, (valid, value) in enumerate(zip(validators, fields)):
+        if not valid(value):
+            raise WireError("%s: field %d is invalid: %r" % (kind.name, index, value)[:200])
+    return LinkFrame(kind, tuple(fields), body)
+
+
+def encode_ident(ident: str, incarnation: bytes) -> bytes:
+    return bytes([MessagingKind.IDENT]) + msgpack.packb(
+        [MESSAGING_VERSION, ident, incarnation], use_bin_type=True)
+
+
+def encode_ack(upto_seq: int) -> bytes:
+    return bytes([MessagingKind.ACK]) + msgpack.packb([upto_seq])
+
+
+PING_PACKET = bytes([MessagingKind.PING])
+PONG_PACKET = bytes([MessagingKind.PONG])
+
+
+def encode_messages(first_seq: int, messages: Sequence[Any]) -> bytes:
+    """A MESSAGES packet; ``messages`` have ``uuid``, ``flags``, ``data`` and a wire ttl.
+
+    Each item is ``(message, wire_ttl)`` where ``wire_ttl`` is an int or None.
+    """
+    header: List[Any] = [first_seq, len(messages)]
+    payloads = []
+    for message, wire_ttl in messages:
+        header += (message.uuid, wire_ttl, message.flags, len(message.data))
+        payloads.append(message.data)
+    packed = msgpack.packb(header, use_bin_type=True)
+    return b"".join([bytes([MessagingKind.MESSAGES]), _HEADER_LENGTH.pack(len(packed)), packed]
+                    + payloads)
+
+
+def messaging_kind(packet: bytes) -> MessagingKind:
+    if not packet:
+        raise WireError("empty messaging packet")
+    try:
+        return MessagingKind(packet[0])
+    except ValueError:
+        raise WireError("unknown messaging frame kind 0x%02x" % packet[0]) from None
+
+
+def decode_ident(packet: bytes) -> Tuple[int, str, bytes]:
+    """``(version, ident, incarnation)`` of an IDENT packet."""
+    fields = _unpack_fields(packet[1:], "IDENT")
+    if len(fields) < 3:
+        raise WireError("IDENT: expected 3 fields, got %d" % len(fields))
+    version, ident, incarnation = fields[:3]
+    if not _is_uint(version) or type(ident) is not str or not _is_nonce(incarnation):
+        raise WireError("IDENT: invalid fields")
+    return version, ident, incarnation
+
+
+def decode_ack(packet: bytes) -> int:
+    fields = _unpack_fields(packet[1:], "ACK")
+    if len(fields) < 1 or not _is_uint(fields[0]):
+        raise WireError("ACK: invalid fields")
+    return fields[0]
+
+
+def decode_messages(packet: bytes) -> List[WireMessage]:
+    """Every message of a MESSAGES packet, validated."""
+    view = memoryview(packet)
+    if len(view) < 1 + _HEADER_LENGTH.size:
+        raise WireError("MESSAGES: truncated header length")
+    (header_length,) = _HEADER_LENGTH.unpack_from(view, 1)
+    start = 1 + _HEADER_LENGTH.size
+    if header_length > len(view) - start or header_length > MAX_HEADER_BYTES:
+        raise WireError("MESSAGES: header length %d exceeds the packet" % header_length)
+    header = _unpack_fields(view[start:start + header_length], "MESSAGES")
+    offset = start + header_length
+    if len(header) < 2 or not _is_uint(header[0]) or not _is_uint(header[1]):
+        raise WireError("MESSAGES: invalid sequence header")
+    first_seq, count = header[0], header[1]
+    if len(header) != 2 + 4 * count:
+        raise WireError("MESSAGES: header announces %d messages but has %d fields"
+                        % (count, len(header) - 2))
+    messages = []
+    for index in range(count):
+        uuid, ttl, flags, length = header[2 + 4 * index: 6 + 4 * index]
+        if type(uuid) is not bytes or not 0 < len(uuid) <= 16:
+            raise WireError("MESSAGES: invalid uuid")
+        if ttl is not None and not _is_uint(ttl, UINT32_MAX):
+            raise WireError("MESSAGES: invalid ttl")
+        if not _is_uint(flags, UINT32_MAX) or not _is_uint(length, len(view) - offset):
+            raise WireError("MESSAGES: invalid flags or length")
+        messages.append(WireMessage(first_seq + index, uuid, ttl, flags,
+                                    bytes(view[offset:offset + length])))
+        offset += length
+    if offset != len(view):
+        raise WireError("MESSAGES: %d trailing bytes" % (len(view) - offset))
+    return messages

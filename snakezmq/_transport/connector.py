@@ -1,0 +1,213 @@
+"""A connector: one DEALER socket driven by the pure ``ConnectorState``."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable, List, Optional
+
+import zmq
+
+from .._core import connector as state_machine
+from .._core import wire
+from ..exceptions import WireError
+from . import sockets
+from .peer_io import BYE, DATA_HEADER, PING, PONG, RECV_BATCH, Outgoing, Sink, send_now
+
+log = logging.getLogger("snakezmq.link")
+PROBE_PREFIX = b"~szmq-probe-"
+
+
+def new_nonce() -> bytes:
+    return os.urandom(wire.NONCE_BYTES)
+
+
+class Connector:
+    """Connects to one endpoint, keeps one session at a time, reconnects forever."""
+
+    def __init__(self, sink: Sink, endpoint: str, reconnect_interval: float,
+                 routing_id: Callable[[], tuple], security: Optional[object] = None) -> None:
+        self.sink = sink
+        self.endpoint = endpoint
+        self.security = security
+        self._routing_id = routing_id  # () -> (rid bytes, rid_is_ident)
+        self.state = state_machine.ConnectorState(endpoint, reconnect_interval,
+                                                  sink._new_conn_id, new_nonce)
+        self.dealer: Optional[zmq.Socket] = None
+        self.monitor: Optional[zmq.Socket] = None
+        self.probe: Optional[zmq.Socket] = None
+        self.rid_is_ident = False
+        self.hello_unsent = False
+        self.outgoing = Outgoing()
+        self._handlers = {
+            state_machine.CreateSocket: self._create,
+            state_machine.DestroySocket: self._destroy,
+            state_machine.SendHello: self._send_hello,
+            state_machine.SendPing: lambda action: self._send_control(PING),
+            state_machine.SendBye: lambda action: self._send_control(BYE),
+            state_machine.OpenProbe: self._open_probe,
+            state_machine.CloseProbe: self._close_probe,
+            state_machine.Connected: lambda action: self.sink._connected(action.conn_id, self),
+            state_machine.Disconnected: self._disconnected,
+            state_machine.Problem: lambda action: self.sink._problem(
+                action.level, action.text, action.error),
+        }
+
+    def start(self, now: float) -> None:
+        self._run(self.state.start(now))
+
+    def _run(self, actions: List[tuple]) -> None:
+        for action in actions:
+            self._handlers[type(action)](action)
+
+    # -- sockets ----------------------------------------------------------------------
+
+    def _create(self, action: Any = None) -> None:
+        self._destroy()
+        rid, self.rid_is_ident = self._routing_id()
+        self.dealer = sockets.make_dealer(rid, self.state.reconnect_interval, self.security)
+        self.monitor = sockets.monitor(self.dealer, sockets.MONITORED_DEALER)
+        self.sink._register(self.dealer, self._on_readable)
+        self.sink._register(self.monitor, self._on_monitor)
+        self.dealer.connect(self.endpoint)
+
+    def _destroy(self, action: Any = None) -> None:
+        if self.dealer is None:
+            return
+        self.sink._unregister(self.dealer)
+        self.sink._unregister(self.monitor)
+        sockets.close(self.dealer, self.monitor, linger_ms=sockets.BYE_LINGER_MS)
+        self.dealer = self.monitor = None
+
+    def _open_probe(self, action: state_machine.OpenProbe) -> None:
+        self._close_probe()
+        rid, _ = self._routing_id()
+        self.probe = sockets.make_dealer(sockets.random_routing_id(PROBE_PREFIX), 0.1, self.security)
+        self.probe.immediate = 0  # queue the PROBE until the connection is up
+        self.sink._register(self.probe, self._on_probe_readable)
+        self.probe.connect(self.endpoint)
+        self.probe.send(wire.encode_link(wire.LinkKind.PROBE, wire.MAGIC, wire.LINK_VERSION, rid,
+                                         action.nonce), zmq.NOBLOCK)
+
+    def _close_probe(self, action: Any = None) -> None:
+        if self.probe is not None:
+            self.sink._unregister(self.probe)
+            sockets.close(self.probe)
+            self.probe = None
+
+    # -- input ------------------------------------------------------------------------
+
+    def _on_monitor(self, now: float) -> None:
+        while self.monitor is not None:
+            try:
+                event, _ = sockets.read_monitor_event(self.monitor)
+            except zmq.Again:
+                return
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._run(self.state.transport_up(now))
+            elif event == zmq.EVENT_DISCONNECTED:
+                self._run(self.state.transport_down(now))
+            else:
+                self.sink._problem("error", "%s: connection handshake failed (ZeroMQ event %d); "
+                                   "check the security settings of both sides" % (self.endpoint, event))
+
+    def _on_readable(self, now: float) -> None:
+        for _ in range(RECV_BATCH):
+            if self.dealer is None:
+                return
+            try:
+                frames = self.dealer.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._handle(frames, now)
+
+    def _handle(self, frames: List[bytes], now: float) -> None:
+        self.state.heard(now)
+        try:
+            frame = wire.decode_link(frames)
+        except WireError as exc:
+            self.sink._problem("error", "%s: %s" % (self.endpoint, exc), exc, self.state.conn_id)
+            return
+        kind, state = frame.kind, self.state
+        if kind is wire.LinkKind.DATA:
+            if state.conn_id is not None:
+                self.sink._received(state.conn_id, frame.body[0])
+        elif kind is wire.LinkKind.WELCOME:
+            self._run(state.welcome(frame.fields[1], now))
+        elif kind is wire.LinkKind.PING:
+            self._send_control(PONG)
+        elif kind is wire.LinkKind.BYE:
+            self._run(state.bye(now))
+        elif kind is wire.LinkKind.RESET:
+            self._run(state.reset(now))
+        elif kind is wire.LinkKind.REFUSE:
+            self._run(state.refused(frame.fields[0], frame.fields[1], now))
+        elif kind is not wire.LinkKind.PONG:
+            error = WireError("%s frame is not valid towards a connector" % kind.name)
+            self.sink._problem("error", "%s: %s" % (self.endpoint, error), error, state.conn_id)
+
+    def _on_probe_readable(self, now: float) -> None:
+        try:
+            frames = self.probe.recv_multipart(zmq.NOBLOCK) if self.probe is not None else None
+        except zmq.Again:
+            return
+        if frames is None:
+            return
+        try:
+            frame = wire.decode_link(frames)
+        except WireError as exc:
+            self.sink._problem("error", "%s: bad probe answer: %s" % (self.endpoint, exc), exc)
+            return
+        if frame.kind is wire.LinkKind.PROBED:
+            rid, _ = self._routing_id()
+            self._run(self.state.probed(frame.fields[0], frame.fields[1],
+                                        rid.decode("utf-8", "replace"), now))
+
+    # -- output -----------------------------------------------------------------------
+
+    def _send_hello(self, action: Any = None) -> None:
+        header = wire.encode_link(wire.LinkKind.HELLO, wire.MAGIC, wire.LINK_VERSION,
+                                  self.state.nonce, self.rid_is_ident)
+        self.hello_unsent = not self._send_control(header)
+
+    def _send_control(self, header: bytes) -> bool:
+        if self.dealer is None:
+            return False
+        return send_now(self.dealer, [header])
+
+    def send(self, conn_id: str, data: bytes) -> None:
+        if conn_id != self.state.conn_id or self.dealer is None:
+            raise KeyError(conn_id)
+        self.outgoing.send(self.dealer, conn_id, [DATA_HEADER, data], self.sink)
+
+    def _disconnected(self, action: state_machine.Disconnected) -> None:
+        self.outgoing.forget(action.conn_id)
+        log.info("disconnect %s (%s)", action.conn_id, self.endpoint)
+        self.sink._disconnected(action.conn_id)
+
+    def peer_ident(self, conn_id: str) -> Optional[str]:
+        return None  # a listener announces its ident in Messaging's IDENT only
+
+    def close_conn(self, conn_id: str, now: float) -> None:
+        if conn_id != self.state.conn_id:
+            raise KeyError(conn_id)
+        self._run(self.state.close(now))
+
+    def tick(self, now: float) -> None:
+        if self.hello_unsent and self.state.phase is state_machine.Phase.HELLO_SENT:
+            self._send_hello()
+        conn_id = self.state.conn_id
+        if conn_id is not None and self.outgoing and self.dealer is not None:
+            self.outgoing.flush(self.dealer, conn_id, self.sink)
+        self._run(self.state.tick(now))
+
+    def next_deadline(self) -> float:
+        if self.hello_unsent or self.outgoing:
+            return 0.0
+        return self.state.next_deadline()
+
+    def close(self, now: float) -> None:
+        """Say BYE, end the session, close the sockets (no reconnect)."""
+        actions = self.state.close(now)
+        self._run([a for a in actions if not isinstance(a, state_machine.DestroySocket)])
+        self._close_probe()
+        self._destroy()

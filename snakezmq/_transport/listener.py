@@ -1,0 +1,238 @@
+"""A listener: one ROUTER socket, its sessions, and answers to PROBEs."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, NamedTuple, Optional
+
+import zmq
+
+from .._core import wire
+from .._core.liveness import DEAD_AFTER
+from .._core.sessions import SessionTable
+from ..exceptions import DuplicateIdent, WireError
+from . import sockets
+from .peer_io import (BYE, DATA_HEADER, PING, PONG, RECV_BATCH, RESET, Outgoing, Sink,
+                      Unreachable, peer_address, send_now)
+
+PROBE_WAIT = 1.0  #: how long the holder of a routing id has to answer before it counts as gone
+log = logging.getLogger("snakezmq.link")
+
+
+class PendingProbe(NamedTuple):
+    probe_rid: bytes
+    deadline: float
+    address: str
+
+
+def _ident_text(rid: bytes) -> str:
+    return rid.decode("utf-8", "replace")
+
+
+class Listener:
+    """Sessions on one bound ROUTER socket, reported to the Link through ``sink``."""
+
+    def __init__(self, sink: Sink, endpoint: str, security: Optional[object] = None) -> None:
+        self.sink = sink
+        self.router = sockets.make_router(security)
+        try:
+            self.endpoint = sockets.bind(self.router, endpoint)
+        except zmq.ZMQError:
+            self.router.close(linger=0)
+            raise
+        self.monitor = sockets.monitor(self.router, sockets.MONITORED_ROUTER)
+        self.sessions = SessionTable(sink._new_conn_id)
+        self.outgoing = Outgoing()
+        self.probes: Dict[bytes, List[PendingProbe]] = {}
+        sink._register(self.router, self._on_readable)
+        sink._register(self.monitor, self._on_monitor)
+
+    # -- input -----------------------------------------------------------------
+
+    def _on_readable(self, now: float) -> None:
+        for _ in range(RECV_BATCH):
+            try:
+                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self._handle(frames, now)
+
+    def _handle(self, frames: List[Any], now: float) -> None:
+        rid = frames[0].bytes
+        conn_id = self.sessions.heard(rid, now)
+        if rid in self.probes:
+            self._probe_answered(rid)
+        try:
+            frame = wire.decode_link([f.bytes for f in frames[1:]])
+        except WireError as exc:
+            self.sink._problem("error", "%s from %r: %s" % (self.endpoint, rid[:60], exc), exc, conn_id)
+            return
+        kind = frame.kind
+        if kind is wire.LinkKind.DATA:
+            if conn_id is None:
+                self._send_control(rid, RESET)
+            else:
+                self.sink._received(conn_id, frame.body[0])
+        elif kind is wire.LinkKind.HELLO:
+            self._hello(rid, frame.fields, now, peer_address(frames[1]))
+        elif kind is wire.LinkKind.PING:
+            self._send_control(rid, PONG if conn_id is not None else RESET)
+        elif kind is wire.LinkKind.BYE:
+            self._end(rid)
+        elif kind is wire.LinkKind.PROBE:
+            self._probe(rid, frame.fields, now, peer_address(frames[1]))
+        elif kind is not wire.LinkKind.PONG:
+            error = WireError("%s frame is not valid towards a listener" % kind.name)
+            self.sink._problem("error", "%s from %r: %s" % (self.endpoint, rid[:60], error), error, conn_id)
+
+    def _hello(self, rid: bytes, fields: tuple, now: float, address: str) -> None:
+        _, version, nonce, rid_is_ident = fields
+        if version != wire.LINK_VERSION:
+            text = "link protocol version %d is not supported (this side speaks %d)" % (
+                version, wire.LINK_VERSION)
+            self._send_control(rid, wire.encode_link(wire.LinkKind.REFUSE, "version", text))
+            self.sink._problem("error", "%s refused %r: %s" % (self.endpoint, rid[:60], text))
+            return
+        outcome = self.sessions.hello(rid, nonce, now, address, rid_is_ident)
+        self._send_control(rid, wire.encode_link(wire.LinkKind.WELCOME, wire.LINK_VERSION, nonce))
+        if outcome.ended is not None:
+            self._disconnected(outcome.ended)
+        if outcome.started is not None:
+            log.info("accept %s %r from %s", outcome.started, _ident_text(rid), address or self.endpoint)
+            self.sink._connected(outcome.started, self)
+
+    def _on_monitor(self, now: float) -> None:
+        swept = False
+        while True:
+            try:
+                event, _ = sockets.read_monitor_event(self.monitor)
+            except zmq.Again:
+                return
+            if event == zmq.EVENT_DISCONNECTED and not swept:
+                swept = True  # some peer's connection ended; ZeroMQ does not say which
+                for session in self.sessions:
+                    self._ping(session.rid)
+            elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                self.sink._problem("error", "%s: a peer failed authentication and was refused"
+                                   % self.endpoint)
+
+    # -- duplicate routing ids -------------------------------------------------------
+
+    def _probe(self, probe_rid: bytes, fields: tuple, now: float, address: str) -> None:
+        target = fields[2]
+        if self.sessions.by_rid(target) is None:
+            status = "wait" if self._reachable(target) else "retry"
+            self._answer_probe(probe_rid, status, "no live session for this ident")
+        elif not self._ping(target):
+            self._answer_probe(probe_rid, "retry", "the previous connection is gone")
+        else:
+            self.probes.setdefault(target, []).append(PendingProbe(probe_rid, now + PROBE_WAIT, address))
+
+    def _probe_answered(self, rid: bytes) -> None:
+        session = self.sessions.by_rid(rid)
+        for probe in self.probes.pop(rid, []):
+            holder = session.peer_address if session else "?"
+            text = "ident %r is in use by the peer at %s; refused the peer at %s" % (
+                _ident_text(rid), holder or "?", probe.address or "?")
+            self._answer_probe(probe.probe_rid, "duplicate", text)
+            error = DuplicateIdent(_ident_text(rid), "%s, on listener %s" % (text, self.endpoint))
+            self.sink._problem("error", str(error), error, session.conn_id if session else None)
+
+    def _expire_probes(self, now: float) -> None:
+        for target, pending in list(self.probes.items()):
+            if pending[0].deadline > now:
+                continue
+            del self.probes[target]
+            self._end(target)  # the holder did not answer: its session is over
+            for probe in pending:
+                self._answer_probe(probe.probe_rid, "wait", "the previous connection did not answer")
+
+    def _answer_probe(self, probe_rid: bytes, status: str, text: str) -> None:
+        self._send_control(probe_rid, wire.encode_link(wire.LinkKind.PROBED, status, text))
+
+    # -- output ---------------------------------------------------------------------
+
+    def send(self, conn_id: str, data: bytes) -> None:
+        session = self.sessions.by_conn(conn_id)
+        if session is None:
+            raise KeyError(conn_id)
+        try:
+            self.outgoing.send(self.router, conn_id, [session.rid, DATA_HEADER, data], self.sink)
+        except Unreachable:
+            self._end(session.rid)
+
+    def _send_control(self, rid: bytes, header: bytes) -> bool:
+        """Best effort: a peer whose queue is full or that is gone gets nothing."""
+        try:
+            send_now(self.router, [rid, header])
+        except Unreachable:
+            return False
+        return True
+
+    def _ping(self, rid: bytes) -> bool:
+        """PING ``rid``; False (and its session ended) when its connection is gone."""
+        if self._send_control(rid, PING):
+            return True
+        self._end(rid)
+        return False
+
+    def _reachable(self, rid: bytes) -> bool:
+        return self._send_control(rid, PING)
+
+    # -- sessions ending -------------------------------------------------------------
+
+    def _end(self, rid: bytes) -> None:
+        conn_id = self.sessions.end(rid)
+        if conn_id is not None:
+            self._disconnected(conn_id)
+
+    def _disconnected(self, conn_id: str) -> None:
+        self.outgoing.forget(conn_id)
+        log.info("disconnect %s", conn_id)
+        self.sink._disconnected(conn_id)
+
+    def peer_ident(self, conn_id: str) -> Optional[str]:
+        """The ident a connector announced through its routing id (None if it did not)."""
+        session = self.sessions.by_conn(conn_id)
+        if session is None or not session.rid_is_ident:
+            return None
+        return session.rid.decode("utf-8", "replace")
+
+    def close_conn(self, conn_id: str, now: float) -> None:
+        session = self.sessions.by_conn(conn_id)
+        if session is None:
+            raise KeyError(conn_id)
+        self._send_control(session.rid, BYE)
+        self._end(session.rid)
+
+    def tick(self, now: float) -> None:
+        for conn_id in self.outgoing.conn_ids():
+            session = self.sessions.by_conn(conn_id)
+            try:
+                self.outgoing.flush(self.router, conn_id, self.sink)
+            except Unreachable:
+                if session is not None:
+                    self._end(session.rid)
+        to_ping, dead = self.sessions.liveness_check(now)
+        for rid in to_ping:
+            self._ping(rid)
+        for rid in dead:
+            log.warning("%s: peer %r silent for %.0f s, session ended", self.endpoint,
+                        _ident_text(rid), DEAD_AFTER)
+            self._send_control(rid, BYE)
+            self._end(rid)
+        if self.probes:
+            self._expire_probes(now)
+
+    def next_deadline(self) -> float:
+        deadlines = [s.liveness.next_deadline() for s in self.sessions]
+        deadlines += [p[0].deadline for p in self.probes.values()]
+        return min(deadlines, default=float("inf"))
+
+    def close(self) -> None:
+        """BYE to every session, end them all, close the sockets."""
+        for session in self.sessions:
+            self._send_control(session.rid, BYE)
+            self._end(session.rid)
+        self.sink._unregister(self.router)
+        self.sink._unregister(self.monitor)
+        sockets.close(self.router, self.monitor, linger_ms=sockets.BYE_LINGER_MS)

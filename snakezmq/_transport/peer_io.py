@@ -1,0 +1,93 @@
+"""What listeners and connectors share: the sink they report to, sending with backpressure."""
+from __future__ import annotations
+
+import collections
+import errno
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
+
+import zmq
+
+from .._core.wire import LinkKind, encode_link
+
+DATA_HEADER = encode_link(LinkKind.DATA)
+PING = encode_link(LinkKind.PING)
+PONG = encode_link(LinkKind.PONG)
+BYE = encode_link(LinkKind.BYE)
+RESET = encode_link(LinkKind.RESET)
+RECV_BATCH = 512  # messages drained per socket per loop pass, so no peer starves the others
+COPY_THRESHOLD = 64 * 1024  # frames larger than this are sent without a copy
+
+
+class Sink:
+    """What the Link offers to its endpoints (implemented by ``Link``)."""
+
+    def _new_conn_id(self) -> str: ...
+    def _register(self, sock: Any, handler: Callable[[float], None]) -> None: ...
+    def _unregister(self, sock: Any) -> None: ...
+    def _connected(self, conn_id: str, owner: Any) -> None: ...
+    def _disconnected(self, conn_id: str) -> None: ...
+    def _received(self, conn_id: str, data: bytes) -> None: ...
+    def _sent(self, conn_id: str, size: int) -> None: ...
+    def _problem(self, level: str, text: str, error: Optional[Exception] = None,
+                 conn_id: Optional[str] = None) -> None: ...
+
+
+class Unreachable(Exception):
+    """The peer's connection is gone (EHOSTUNREACH on a ROUTER_MANDATORY socket)."""
+
+
+def send_now(sock: zmq.Socket, frames: Sequence[Any]) -> bool:
+    """Send without blocking: True if sent, False at the high-water mark.
+
+    Raises:
+        Unreachable: the routing id has no connection any more.
+    """
+    big = len(frames[-1]) > COPY_THRESHOLD
+    try:
+        sock.send_multipart(frames, zmq.NOBLOCK, copy=not big)
+    except zmq.Again:
+        return False
+    except zmq.ZMQError as exc:
+        if exc.errno == errno.EHOSTUNREACH:
+            raise Unreachable() from exc
+        raise
+    return True
+
+
+class Outgoing:
+    """Per-connection DATA frames that met the high-water mark, resent in order later."""
+
+    def __init__(self) -> None:
+        self._waiting: Dict[str, Deque[List[Any]]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._waiting)
+
+    def send(self, sock: zmq.Socket, conn_id: str, frames: List[Any], sink: Sink) -> None:
+        waiting = self._waiting.get(conn_id)
+        if waiting is None and send_now(sock, frames):
+            sink._sent(conn_id, len(frames[-1]))
+            return
+        self._waiting.setdefault(conn_id, collections.deque()).append(frames)
+
+    def flush(self, sock: zmq.Socket, conn_id: str, sink: Sink) -> None:
+        waiting = self._waiting.get(conn_id)
+        while waiting:
+            if not send_now(sock, waiting[0]):
+                return
+            sink._sent(conn_id, len(waiting.popleft()[-1]))
+        self._waiting.pop(conn_id, None)
+
+    def conn_ids(self) -> List[str]:
+        return list(self._waiting)
+
+    def forget(self, conn_id: str) -> None:
+        self._waiting.pop(conn_id, None)
+
+
+def peer_address(frame: Any) -> str:
+    """The remote address ZeroMQ attached to a received frame ("" when unknown)."""
+    try:
+        return frame.get("Peer-Address") or ""
+    except (zmq.ZMQError, AttributeError, TypeError):
+        return ""

@@ -1,0 +1,91 @@
+"""Create and configure snakezmq's ZeroMQ sockets: every socket option lives here."""
+from __future__ import annotations
+
+import os
+from typing import Optional, Tuple
+
+import zmq
+from zmq.utils.monitor import parse_monitor_message
+
+HEARTBEAT_IVL_MS = 1000
+HEARTBEAT_TIMEOUT_MS = 4000
+SNDHWM = 100000  # the outbox window bounds what is in flight; this only caps raw Link use
+BYE_LINGER_MS = 300  # long enough to flush a BYE, short enough not to hold a dead peer
+MONITORED_DEALER = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+                    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+MONITORED_ROUTER = zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+
+
+def context() -> zmq.Context:
+    """The process-wide context (pyzmq's pattern), so inproc:// works between Links."""
+    return zmq.Context.instance()
+
+
+def _common(sock: zmq.Socket) -> None:
+    # ZMTP heartbeats make libzmq close connections to frozen or unreachable peers,
+    # which frees their routing ids (a parked duplicate can then be identified).
+    sock.heartbeat_ivl = HEARTBEAT_IVL_MS
+    sock.heartbeat_timeout = HEARTBEAT_TIMEOUT_MS
+    sock.sndhwm = SNDHWM
+    sock.linger = 0
+
+
+def make_router(security: Optional[object] = None) -> zmq.Socket:
+    sock = context().socket(zmq.ROUTER)
+    _common(sock)
+    # Without ROUTER_MANDATORY a send to an unknown routing id is dropped silently.
+    sock.router_mandatory = 1
+    # No ROUTER_HANDOVER: a second connection with a live routing id must not
+    # silently cut off the first (libzmq issue 4503); the PROBE handshake reports it.
+    if security is not None:
+        security.apply_server(sock)  # type: ignore[attr-defined]
+    return sock
+
+
+def make_dealer(routing_id: bytes, reconnect_interval: float,
+                security: Optional[object] = None) -> zmq.Socket:
+    sock = context().socket(zmq.DEALER)
+    _common(sock)
+    sock.routing_id = routing_id
+    # IMMEDIATE: never queue frames for a connection that is not up, so a new
+    # session never receives stale frames of the previous one.
+    sock.immediate = 1
+    sock.reconnect_ivl = max(1, int(reconnect_interval * 1000))
+    if security is not None:
+        security.apply_client(sock)  # type: ignore[attr-defined]
+    return sock
+
+
+def random_routing_id(prefix: bytes) -> bytes:
+    """A routing id nobody else uses (ids starting with a zero byte are libzmq's own)."""
+    return prefix + os.urandom(8).hex().encode()
+
+
+def bind(sock: zmq.Socket, endpoint: str) -> str:
+    """Bind and return the real endpoint (port 0 / ``*`` resolved)."""
+    sock.bind(endpoint)
+    last = sock.last_endpoint
+    return last.decode() if isinstance(last, bytes) else last
+
+
+def monitor(sock: zmq.Socket, events: int) -> zmq.Socket:
+    return sock.get_monitor_socket(events)
+
+
+def read_monitor_event(monitor_sock: zmq.Socket) -> Tuple[int, str]:
+    """``(event, endpoint)`` of the next pending monitor event (NOBLOCK)."""
+    event = parse_monitor_message(monitor_sock.recv_multipart(zmq.NOBLOCK))
+    endpoint = event.get("endpoint", b"")
+    return event["event"], endpoint.decode("utf-8", "replace") if isinstance(endpoint, bytes) else str(endpoint)
+
+
+def close(sock: zmq.Socket, monitor_sock: Optional[zmq.Socket] = None, linger_ms: int = 0) -> None:
+    """Close a socket and its monitor; never terminates the shared context."""
+    if monitor_sock is not None:
+        try:
+            sock.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        monitor_sock.close(linger=0)
+    sock.close(linger=linger_ms)

@@ -1,0 +1,275 @@
+"""Link: snakemq's connection keeper, on ZeroMQ ROUTER (listener) and DEALER (connector).
+
+Not thread-safe, as in snakemq: other threads may only call ``wakeup_poll()``
+and ``stop()``. Callbacks run in the thread that runs ``loop()``.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+import zmq
+
+from ._core import endpoints
+from ._transport import sockets
+from ._transport.connector import PROBE_PREFIX, Connector
+from ._transport.listener import Listener
+from ._transport.wakeup import Wakeup
+from .callbacks import Callback
+from .exceptions import SSLNotSupported
+
+RECONNECT_INTERVAL = 3.0
+POLL_TIMEOUT = 0.2
+MIN_POLL_TIMEOUT = 0.002  # pending work (full queues) is retried at least this often
+AUTO_RID_PREFIX = b"~szmq-link-"
+
+Address = Union[Tuple[str, int], str]
+
+SSL_MESSAGE = (
+    "snakezmq does not speak TLS, and it never falls back to plaintext. ZeroMQ's "
+    "encryption and authentication is CurveZMQ: generate keys with "
+    "zmq.auth.create_certificates() and pass them to add_listener/add_connector "
+    "instead of an SSLConfig (see the README's Security section).")
+
+
+class SSLConfig:
+    """snakemq's SSL settings container, kept so imports work; using it raises ``SSLNotSupported``."""
+
+    def __init__(self, keyfile: Any = None, certfile: Any = None, cert_reqs: Any = None,
+                 ssl_version: Any = None, ca_certs: Any = None) -> None:
+        self.keyfile = keyfile
+        self.certfile = certfile
+        self.cert_reqs = cert_reqs
+        self.ssl_version = ssl_version
+        self.ca_certs = ca_certs
+
+
+def _refuse_ssl(ssl_config: Any) -> None:
+    if isinstance(ssl_config, SSLConfig):
+        raise SSLNotSupported(SSL_MESSAGE)
+
+
+class Link:
+    """Keeper of connections: listeners, connectors and their sessions."""
+
+    def __init__(self) -> None:
+        self.log = logging.getLogger("snakezmq.link")
+        self.reconnect_interval = RECONNECT_INTERVAL  #: in seconds
+
+        self.on_connect = Callback()  #: ``func(conn_id)``
+        self.on_disconnect = Callback()  #: ``func(conn_id)``
+        self.on_recv = Callback()  #: ``func(conn_id, data)``
+        #: ``func(conn_id, last_send_size)``: ``data`` of one ``send()`` went to ZeroMQ
+        self.on_ready_to_send = Callback()
+        self.on_loop_pass = Callback()  #: ``func()``, after every poll
+        #: ``func(conn_id, exception)``: a peer misbehaved or refused us (conn_id may be None)
+        self._on_error = Callback()
+
+        self._do_loop = False
+        self._conn_counter = 0
+        self._poller = zmq.Poller()
+        self._handlers: Dict[Any, Callable[[float], None]] = {}
+        self._wakeup = Wakeup()
+        self._register(self._wakeup.fileno(), lambda now: self._wakeup.drain())
+        self._listeners: Dict[Any, Listener] = {}
+        self._connectors: Dict[Any, Connector] = {}
+        self._owner_by_conn: Dict[str, Any] = {}
+        self._ready_to_send: List[Tuple[str, int]] = []
+        self._routing_id: Optional[bytes] = None
+        self._cleaned_up = False
+
+    # -- connectors and listeners -----------------------------------------------------
+
+    def add_connector(self, address: Address, reconnect_interval: Optional[float] = None,
+                      ssl_config: Any = None) -> Address:
+        """Connect to ``address`` (and keep reconnecting); returns the key for ``del_connector``.
+
+        ``address`` is ``(host, port)`` or a ZeroMQ endpoint (``tcp://``,
+        ``ipc://``, ``inproc://``). Host names are resolved on every connection
+        attempt, so a host that does not resolve yet is retried, not an error.
+        """
+        _refuse_ssl(ssl_config)
+        endpoint = endpoints.to_endpoint(address, listening=False)
+        key = self._connector_key(address)
+        if key in self._connectors:
+            raise ValueError("connector %r already set" % (key,))
+        connector = Connector(self, endpoint, reconnect_interval or self.reconnect_interval,
+                              self._connector_routing_id, ssl_config)
+        self._connectors[key] = connector
+        connector.start(time.monotonic())
+        return key
+
+    def _connector_key(self, address: Address) -> Address:
+        if isinstance(address, str):
+            return address
+        try:
+            return socket.gethostbyname(address[0]), address[1]
+        except (socket.gaierror, UnicodeError):
+            self.log.warning("host %r does not resolve yet; will keep trying to connect to %r",
+                             address[0], address)
+            return address
+
+    def del_connector(self, address: Address) -> None:
+        self._connectors.pop(address).close(time.monotonic())
+
+    def add_listener(self, address: Address, ssl_config: Any = None) -> Address:
+        """Listen on ``address``; returns the real address (port 0 picks a free port)."""
+        _refuse_ssl(ssl_config)
+        if isinstance(address, tuple) and len(address) == 2 and \
+                isinstance(address[0], str) and address[0] not in endpoints.ALL_INTERFACES:
+            address = (socket.gethostbyname(address[0]), address[1])
+        endpoint = endpoints.to_endpoint(address, listening=True)
+        if address in self._listeners:
+            raise ValueError("listener %r already set" % (address,))
+        listener = Listener(self, endpoint, ssl_config)
+        key: Address = listener.endpoint
+        if isinstance(address, tuple):
+            key = endpoints.tcp_address(listener.endpoint)
+        self._listeners[key] = listener
+        self.log.debug("add_listener %r", key)
+        return key
+
+    def del_listener(self, address: Address) -> None:
+        """Stop listening; sessions accepted on it end (ZeroMQ closes them with the socket)."""
+        self._listeners.pop(address).close()
+
+    # -- connections --------------------------------------------------------------------
+
+    def send(self, conn_id: str, data: bytes) -> None:
+        """Queue ``data`` as one message on ``conn_id``; ``on_ready_to_send`` follows.
+
+        Raises ``KeyError`` for an unknown conn_id (as snakemq).
+        """
+        self._owner_by_conn[conn_id].send(conn_id, data)
+
+    def close(self, conn_id: str) -> None:
+        """End a connection; both sides get ``on_disconnect``. A connector reconnects later."""
+        self._owner_by_conn[conn_id].close_conn(conn_id, time.monotonic())
+
+    def wakeup_poll(self) -> None:
+        """Thread-safe: make a blocked ``loop()`` poll return at once."""
+        self._wakeup.wake()
+
+    def stop(self) -> None:
+        """Interrupt the loop (from a callback or another thread). No cleanup."""
+        self._do_loop = False
+        self._wakeup.wake()
+
+    def cleanup(self) -> None:
+        """Close all connections, connectors and listeners (``on_disconnect`` for each)."""
+        if self._cleaned_up:
+            return
+        now = time.monotonic()
+        for key in list(self._connectors):
+            self._connectors.pop(key).close(now)
+        for key in list(self._listeners):
+            self._listeners.pop(key).close()
+        self._unregister(self._wakeup.fileno())
+        self._wakeup.close()
+        self._cleaned_up = True
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def loop(self, poll_timeout: float = POLL_TIMEOUT, count: Optional[int] = None,
+             runtime: Optional[float] = None) -> None:
+        """Run the communication loop.
+
+        :param poll_timeout: seconds one poll may block
+        :param count: return after this many polls that had events (None: no limit)
+        :param runtime: return after about this many seconds (None: no limit)
+        """
+        self._do_loop = True
+        start = time.monotonic()
+        while self._do_loop and count != 0:
+            timeout = poll_timeout
+            if runtime is not None:
+                left = runtime - (time.monotonic() - start)
+                if left < 0:
+                    break
+                timeout = min(timeout, left)
+            if self._run_once(timeout) and count is not None:
+                count -= 1
+        self._do_loop = False
+
+    def _run_once(self, poll_timeout: float) -> bool:
+        now = time.monotonic()
+        if self._ready_to_send:
+            timeout = 0.0
+        else:
+            timeout = max(MIN_POLL_TIMEOUT, min(poll_timeout, self._next_deadline() - now))
+        ready = self._poller.poll(timeout * 1000)
+        now = time.monotonic()
+        for sock, _ in ready:
+            handler = self._handlers.get(sock)
+            if handler is not None:  # an earlier handler may have closed it
+                handler(now)
+        for owner in list(self._connectors.values()) + list(self._listeners.values()):
+            owner.tick(now)
+        self._notify_ready_to_send()
+        self.on_loop_pass()
+        return bool(ready)
+
+    def _next_deadline(self) -> float:
+        owners = list(self._connectors.values()) + list(self._listeners.values())
+        return min((owner.next_deadline() for owner in owners), default=float("inf"))
+
+    def _notify_ready_to_send(self) -> None:
+        ready, self._ready_to_send = self._ready_to_send, []
+        for conn_id, size in ready:
+            if conn_id in self._owner_by_conn:
+                self.on_ready_to_send(conn_id, size)
+
+    # -- what endpoints report (the transport's Sink) ------------------------------------------
+
+    def _new_conn_id(self) -> str:
+        self._conn_counter += 1
+        return "%dzmq" % self._conn_counter
+
+    def _register(self, sock: Any, handler: Callable[[float], None]) -> None:
+        self._poller.register(sock, zmq.POLLIN)
+        self._handlers[sock] = handler
+
+    def _unregister(self, sock: Any) -> None:
+        if self._handlers.pop(sock, None) is not None:
+            self._poller.unregister(sock)
+
+    def _connected(self, conn_id: str, owner: Any) -> None:
+        self._owner_by_conn[conn_id] = owner
+        self.log.info("connect %s", conn_id)
+        self.on_connect(conn_id)
+
+    def _disconnected(self, conn_id: str) -> None:
+        if self._owner_by_conn.pop(conn_id, None) is not None:
+            self.on_disconnect(conn_id)
+
+    def _received(self, conn_id: str, data: bytes) -> None:
+        self.on_recv(conn_id, data)
+
+    def _sent(self, conn_id: str, size: int) -> None:
+        self._ready_to_send.append((conn_id, size))
+
+    def _problem(self, level: str, text: str, error: Optional[Exception] = None,
+                 conn_id: Optional[str] = None) -> None:
+        self.log.log(logging.ERROR if level == "error" else logging.WARNING, "%s", text)
+        if error is not None:
+            self._on_error(conn_id, error)
+
+    # -- hand-offs to the layers above ------------------------------------------------------------
+
+    def _set_routing_id(self, ident: str) -> None:
+        """Messaging's ident becomes the connectors' ZeroMQ routing id (the one upward hand-off)."""
+        rid = ident.encode("utf-8")
+        usable = 0 < len(rid) <= 255 and not rid.startswith((b"\x00", PROBE_PREFIX, AUTO_RID_PREFIX))
+        self._routing_id = rid if usable else None
+
+    def _connector_routing_id(self) -> Tuple[bytes, bool]:
+        if self._routing_id is not None:
+            return self._routing_id, True
+        return sockets.random_routing_id(AUTO_RID_PREFIX), False
+
+    def _peer_ident(self, conn_id: str) -> Optional[str]:
+        """The ident a connector announced as its routing id (listener side), else None."""
+        owner = self._owner_by_conn.get(conn_id)
+        return owner.peer_ident(conn_id) if owner is not None else None

@@ -1,0 +1,369 @@
+"""Messaging: named peers, per-ident queues with TTL, acknowledged delivery.
+
+``send_message`` is thread-safe. Everything else, and every callback, runs in
+the thread that runs ``link.loop()``. The lock guards the outbox only and is
+never held while user callbacks run.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from . import message as message_module  # noqa: F401  (snakemq code uses snakemq.message after importing messaging)
+from ._core import wire
+from ._core.dedup import DeliveredLog
+from ._core.outbox import Entry, MessageDropped, MessageSent, Outbox
+from .callbacks import Callback
+from .exceptions import (DuplicateIdent, NoConnection, SnakeMQException,
+                         SnakeMQIncompatibleProtocol, SnakeMQNoIdent)
+from .message import FLAG_PERSISTENT, Message
+from .queues import QueuesManager
+from .storage import QueuesStorageBase
+
+MAX_IDENT_LENGTH = 50
+BATCH_COUNT = 1024  #: messages per MESSAGES packet at most
+BATCH_BYTES = 256 * 1024  #: payload bytes per MESSAGES packet (a larger message travels alone)
+MAX_WIRE_TTL = 0xFFFFFFFE
+
+
+class PeerState:
+    """One connection as Messaging sees it."""
+
+    __slots__ = ("ident", "incarnation", "last_recv", "ping_sent", "ack_due")
+
+    def __init__(self, now: float) -> None:
+        self.ident: Optional[str] = None
+        self.incarnation = b""
+        self.last_recv = now
+        self.ping_sent: Optional[float] = None
+        self.ack_due = 0  #: highest delivered seq not yet acknowledged (0: none)
+
+
+class Messaging:
+    def __init__(self, identifier: str, domain: Any, packeter: Any,
+                 queues_storage: Optional[QueuesStorageBase] = None) -> None:
+        """
+        :param identifier: this peer's ident (truncated to MAX_IDENT_LENGTH characters)
+        :param domain: unused, as in snakemq
+        :param packeter: :class:`~snakezmq.packeter.Packeter`
+        :param queues_storage: :class:`~snakezmq.storage.QueuesStorageBase` for FLAG_PERSISTENT messages
+        """
+        if queues_storage is not None and not isinstance(queues_storage, QueuesStorageBase):
+            raise TypeError("queues_storage must be a snakezmq.storage.QueuesStorageBase")
+        self.identifier = identifier[:MAX_IDENT_LENGTH]
+        self.domain = domain
+        self.packeter = packeter
+        self.log = logging.getLogger("snakezmq.messaging")
+        self.keepalive_interval: Optional[float] = None  #: time to ping, in seconds (None = no keepalive)
+        self.keepalive_wait = 0.5  #: wait for pong, in seconds
+
+        self.on_error = Callback()  #: ``func(conn_id, exception)``
+        self.on_message_recv = Callback()  #: ``func(conn_id, ident, message)``
+        #: ``func(conn_id, ident, message_uuid)``: the peer acknowledged the message
+        self.on_message_sent = Callback()
+        #: ``func(ident, message_uuid)``: the message's TTL ran out before delivery
+        self.on_message_drop = Callback()
+        self.on_connect = Callback()  #: ``func(conn_id, ident)``
+        self.on_disconnect = Callback()  #: ``func(conn_id, ident)``
+
+        self._lock = threading.Lock()
+        self._outbox = Outbox()
+        self._storage = queues_storage
+        self.queues_manager = QueuesManager(queues_storage, self._outbox, self._lock)  # snakemq compatibility
+        self._incarnation = os.urandom(wire.NONCE_BYTES)
+        self._delivered = DeliveredLog()
+        self._peers: Dict[str, PeerState] = {}
+        self._conn_by_ident: Dict[str, str] = {}
+        self._pending_drops: List[MessageDropped] = []  #: found outside the loop thread
+        self._handlers: Dict[wire.MessagingKind, Callable[[str, PeerState, bytes], None]] = {
+            wire.MessagingKind.IDENT: self._recv_ident,
+            wire.MessagingKind.MESSAGES: self._recv_messages,
+            wire.MessagingKind.ACK: self._recv_ack,
+            wire.MessagingKind.PING: lambda conn_id, peer, packet: self._send(conn_id, wire.PONG_PACKET),
+            wire.MessagingKind.PONG: lambda conn_id, peer, packet: None,
+        }
+
+        link = packeter.link
+        set_routing_id = getattr(link, "_set_routing_id", None)
+        if set_routing_id is not None:
+            set_routing_id(self.identifier)
+        link.on_loop_pass.add(self._on_link_loop_pass)
+        packeter.on_connect.add(self._on_connect)
+        packeter.on_disconnect.add(self._on_disconnect)
+        packeter.on_packet_recv.add(self._on_packet_recv)
+        packeter.on_error.add(self._on_transport_error)
+        if queues_storage is not None:
+            self._load_storage(queues_storage)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def send_message(self, ident: str, message: Message) -> None:
+        """Queue ``message`` for ``ident``. Thread-safe; never blocks on the network.
+
+        A FLAG_PERSISTENT message (with a storage, ttl None or > 0) is in the
+        storage when this returns.
+        """
+        if not isinstance(message, Message):
+            raise TypeError("send_message needs a snakezmq.message.Message, not %s"
+                            % type(message).__name__)
+        now = time.monotonic()
+        with self._lock:
+            if self._is_stored(message):
+                self._storage.push(ident, message)  # type: ignore[union-attr]
+            self._pending_drops += self._outbox.push(ident, message, now)
+        self.packeter.link.wakeup_poll()
+
+    def _is_stored(self, message: Message) -> bool:
+        return (self._storage is not None and bool(message.flags & FLAG_PERSISTENT)
+                and (message.ttl is None or message.ttl > 0))
+
+    def _load_storage(self, storage: QueuesStorageBase) -> None:
+        now = time.monotonic()
+        for ident in list(storage.get_queues()):
+            for item in list(storage.get_items(ident)):
+                self._pending_drops += self._outbox.push(ident, item, now)
+
+    def _flush(self, now: float) -> List[MessageDropped]:
+        """Send what the window allows to every connected ident; return expired messages."""
+        batches: List[Tuple[str, List[Tuple[int, List[Tuple[Message, Optional[int]]]]]]] = []
+        with self._lock:
+            dropped, self._pending_drops = self._pending_drops, []
+            dropped += self._outbox.expire(now)
+            for ident, conn_id in self._conn_by_ident.items():
+                entries = self._outbox.take_sendable(ident)
+                if entries:
+                    batches.append((conn_id, _batch(entries)))
+        for conn_id, packets in batches:
+            for first_seq, items in packets:
+                self._send(conn_id, wire.encode_messages(first_seq, items))
+        return dropped
+
+    def _send(self, conn_id: str, packet: bytes) -> None:
+        try:
+            self.packeter.send_packet(conn_id, packet)
+        except (NoConnection, KeyError):
+            pass  # gone meanwhile: the outbox resends after reconnect
+
+    # -- link events ---------------------------------------------------------------------------
+
+    def _on_connect(self, conn_id: str) -> None:
+        self._peers[conn_id] = PeerState(time.monotonic())
+        self._send(conn_id, wire.encode_ident(self.identifier, self._incarnation))
+
+    def _on_disconnect(self, conn_id: str) -> None:
+        peer = self._peers.pop(conn_id, None)
+        if peer is None or peer.ident is None:
+            return
+        ident = peer.ident
+        del self._conn_by_ident[ident]
+        with self._lock:
+            dropped = self._outbox.peer_disconnected(ident, time.monotonic())
+        self._dispatch_drops(dropped)
+        self.on_disconnect(conn_id, ident)
+
+    def _on_packet_recv(self, conn_id: str, packet: bytes) -> None:
+        peer = self._peers.get(conn_id)
+        if peer is None:
+            return
+        peer.last_recv = time.monotonic()
+        peer.ping_sent = None
+        try:
+            self._handlers[wire.messaging_kind(packet)](conn_id, peer, packet)
+        except SnakeMQException as exc:
+            self._report(conn_id, exc)
+
+    def _on_transport_error(self, conn_id: Optional[str], error: Exception) -> None:
+        self.on_error(conn_id, error)
+
+    def _report(self, conn_id: Optional[str], error: SnakeMQException, close: bool = False) -> None:
+        peer = self._peers.get(conn_id) if conn_id is not None else None
+        self.log.error("conn=%s ident=%s %s: %s", conn_id, peer.ident if peer else None,
+                       type(error).__name__, error)
+        self.on_error(conn_id, error)
+        if close and conn_id is not None:
+            try:
+                self.packeter.link.close(conn_id)
+            except KeyError:
+                pass
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    def _recv_ident(self, conn_id: str, peer: PeerState, packet: bytes) -> None:
+        version, ident, incarnation = wire.decode_ident(packet)
+        if peer.ident is not None:
+            return  # a repeated identification changes nothing
+        if version != wire.MESSAGING_VERSION:
+            raise_close = SnakeMQIncompatibleProtocol(
+                "remote messaging protocol version is %d, this side speaks %d"
+                % (version, wire.MESSAGING_VERSION))
+            return self._report(conn_id, raise_close, close=True)
+        announced = getattr(self.packeter.link, "_peer_ident", lambda c: None)(conn_id)
+        if not ident or len(ident) > MAX_IDENT_LENGTH or (announced is not None and announced != ident):
+            error = SnakeMQNoIdent("peer identified as %r (routing id %r); idents must be 1..%d "
+                                   "characters and match the routing id"
+                                   % (ident[:80], announced, MAX_IDENT_LENGTH))
+            return self._report(conn_id, error, close=True)
+        if ident in self._conn_by_ident:
+            error = DuplicateIdent(ident, "on connection %s; refused connection %s"
+                                   % (self._conn_by_ident[ident], conn_id))
+            return self._report(conn_id, error, close=True)
+        peer.ident, peer.incarnation = ident, incarnation
+        self._conn_by_ident[ident] = conn_id
+        with self._lock:
+            dropped = self._outbox.peer_connected(ident, time.monotonic())
+            self._update_stored_ttls(ident)
+        self._dispatch_drops(dropped)
+        self.log.info("conn=%s ident=%r connected", conn_id, ident)
+        self.on_connect(conn_id, ident)
+
+    def _recv_messages(self, conn_id: str, peer: PeerState, packet: bytes) -> None:
+        if peer.ident is None:
+            raise SnakeMQNoIdent("conn %s sent messages before identifying itself" % conn_id)
+        ident, incarnation = peer.ident, peer.incarnation
+        delivered = self._delivered
+        first_error: Optional[BaseException] = None
+        for item in wire.decode_messages(packet):
+            persistent = bool(item.flags & FLAG_PERSISTENT)
+            if not delivered.is_new(ident, incarnation, item.seq, item.uuid, persistent):
+                continue
+            message = Message(item.data, ttl=item.ttl, flags=item.flags, uuid=item.uuid)
+            peer.ack_due = item.seq
+            try:
+                self.on_message_recv(conn_id, ident, message)
+            except Exception as exc:  # deliver the rest of the batch, then raise like snakemq
+                first_error = first_error or exc
+        peer.ack_due = max(peer.ack_due, delivered.last_seq(ident, incarnation))
+        if first_error is not None:
+            raise first_error
+
+    def _recv_ack(self, conn_id: str, peer: PeerState, packet: bytes) -> None:
+        upto_seq = wire.decode_ack(packet)
+        if peer.ident is None:
+            raise SnakeMQNoIdent("conn %s acknowledged before identifying itself" % conn_id)
+        with self._lock:
+            sent = self._outbox.acknowledge(peer.ident, upto_seq)
+        self._forget_stored([event.message for event in sent])
+        for event in sent:
+            self.on_message_sent(conn_id, event.ident, event.message.uuid)
+
+    # -- the loop pass -----------------------------------------------------------------------------
+
+    def _on_link_loop_pass(self) -> None:
+        now = time.monotonic()
+        self._manage_pings(now)
+        for conn_id, peer in list(self._peers.items()):
+            if peer.ack_due:
+                upto, peer.ack_due = peer.ack_due, 0
+                self._send(conn_id, wire.encode_ack(upto))
+        self._dispatch_drops(self._flush(now))
+
+    def _manage_pings(self, now: float) -> None:
+        if self.keepalive_interval is None:
+            return
+        for conn_id, peer in list(self._peers.items()):
+            if now - peer.last_recv < self.keepalive_interval:
+                continue
+            if peer.ping_sent is None:
+                peer.ping_sent = now
+                self._send(conn_id, wire.PING_PACKET)
+            elif now - peer.ping_sent > self.keepalive_wait:
+                self.log.warning("conn=%s ident=%s did not answer a keepalive ping; closing",
+                                 conn_id, peer.ident)
+                self.packeter.link.close(conn_id)
+
+    def _dispatch_drops(self, dropped: List[MessageDropped]) -> None:
+        if not dropped:
+            return
+        self._forget_stored([event.message for event in dropped])
+        for event in dropped:
+            self.log.info("ident=%s message %s dropped: its TTL ran out", event.ident,
+                          event.message.uuid.hex())
+            self.on_message_drop(event.ident, event.message.uuid)
+
+    # -- storage --------------------------------------------------------------------------------------
+
+    def _forget_stored(self, messages: List[Message]) -> None:
+        if self._storage is None:
+            return
+        stored = [m for m in messages if m.flags & FLAG_PERSISTENT]
+        if stored:
+            self._storage.delete_items(stored)
+
+    def _update_stored_ttls(self, ident: str) -> None:
+        if self._storage is None:
+            return
+        queue = self._outbox.queues.get(ident)
+        updated = [_StoredTtl(e.message.uuid, e.ttl) for e in queue.pending
+                   if e.seq >= 0 and e.ttl is not None and e.message.flags & FLAG_PERSISTENT] if queue else []
+        if updated:
+            self._storage.update_items_ttl(updated)
+
+
+class _StoredTtl:
+    """What ``update_items_ttl`` reads (``uuid``, ``ttl``), without touching the user's Message."""
+
+    __slots__ = ("uuid", "ttl", "data", "flags")
+
+    def __init__(self, uuid: bytes, ttl: Optional[float]) -> None:
+        self.uuid, self.ttl, self.data, self.flags = uuid, ttl, b"", FLAG_PERSISTENT
+
+
+def _wire_ttl(entry: Entry) -> Optional[int]:
+    """snakemq's rule: the remaining ttl, truncated to whole seconds."""
+    return None if entry.ttl is None else min(int(entry.ttl), MAX_WIRE_TTL)
+
+
+def _batch(entries: List[Entry]) -> List[Tuple[int, List[Tuple[Message, Optional[int]]]]]:
+    """Group entries into MESSAGES packets: consecutive seqs, bounded count and bytes."""
+    packets: List[Tuple[int, List[Tuple[Message, Optional[int]]]]] = []
+    items: List[Tuple[Message, Optional[int]]] = []
+    first_seq = expected = size = 0
+    for entry in entries:
+        length = len(entry.message.data)
+        if items and (entry.seq != expected or len(items) >= BATCH_COUNT or size + length > BATCH_BYTES):
+            packets.append((first_seq, items))
+            items = []
+        if not items:
+            first_seq, size = entry.seq, 0
+        items.append((entry.message, _wire_ttl(entry)))
+        size += length
+        expected = entry.seq + 1
+    if items:
+        packets.append((first_seq, items))
+    return packets
+
+
+class ReceiveHook:
+    """Classify received messages by regexp (``re.match`` on ``message.data``); call the matching callbacks."""
+
+    def __init__(self, messaging: Messaging) -> None:
+        self.messaging = messaging
+        self._hooks: Dict[Any, Tuple[Any, Callable[..., Any]]] = {}  #: regexp: (compiled, callback)
+        if isinstance(messaging.on_message_recv, Callback):
+            # snakemq replaces on_message_recv and loses callbacks added before; we add to it.
+            messaging.on_message_recv.add(self._on_message_receive)
+        else:
+            messaging.on_message_recv = self._on_message_receive
+
+    def register(self, regexp: Any, callback: Callable[..., Any]) -> None:
+        """:param regexp: a bytes pattern; :param callback: ``func(conn_id, ident, message)``"""
+        if isinstance(regexp, str):
+            raise TypeError("ReceiveHook patterns match message bytes: use b%r" % regexp)
+        self._hooks[regexp] = (re.compile(regexp), callback)
+
+    def unregister(self, regexp: Any) -> None:
+        del self._hooks[regexp]
+
+    def clear(self) -> None:
+        self._hooks.clear()
+
+    def _get_callbacks(self, data: bytes) -> List[Callable[..., Any]]:
+        return [callback for regexp, callback in list(self._hooks.values()) if regexp.match(data)]
+
+    def _on_message_receive(self, conn_id: str, ident: str, message: Message) -> None:
+        for callback in self._get_callbacks(message.data):
+            callback(conn_id, ident, message)

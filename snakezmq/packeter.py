@@ -1,0 +1,80 @@
+"""Packeter: one packet is one ZeroMQ message, so framing is free.
+
+Keeps snakemq's interface: packet ids, ``on_packet_sent``, ``NoConnection``.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+from typing import Any, Deque, Dict
+
+from .callbacks import Callback
+from .exceptions import NoConnection, PacketTooLarge
+
+MAX_PACKET_SIZE = 256 * 1024 * 1024  #: default limit for one packet, in bytes
+
+
+class Packeter:
+    def __init__(self, link: Any) -> None:
+        """:param link: :class:`~snakezmq.link.Link` (or a Throttle around one)"""
+        self.link = link
+        self.log = logging.getLogger("snakezmq.packeter")
+        self.max_packet_size = MAX_PACKET_SIZE  #: larger packets raise PacketTooLarge on send
+
+        self.on_connect = Callback()  #: ``func(conn_id)``
+        self.on_disconnect = Callback()  #: ``func(conn_id)``
+        self.on_packet_recv = Callback()  #: ``func(conn_id, packet)``
+        self.on_packet_sent = Callback()  #: ``func(conn_id, packet_id)``: handed to ZeroMQ
+        self.on_error = Callback()  #: ``func(conn_id, exception)``
+
+        self._sent_ids: Dict[str, Deque[int]] = {}  # conn_id -> packet ids awaiting on_ready_to_send
+        self._last_packet_id = 0
+
+        link.on_connect.add(self._on_connect)
+        link.on_disconnect.add(self._on_disconnect)
+        link.on_recv.add(self._on_recv)
+        link.on_ready_to_send.add(self._on_ready_to_send)
+        link._on_error.add(self._on_link_error)
+
+    def send_packet(self, conn_id: str, buf: bytes) -> int:
+        """Queue ``buf`` for ``conn_id``; returns its packet id.
+
+        Raises:
+            NoConnection: ``conn_id`` is not connected.
+            PacketTooLarge: ``buf`` is larger than ``max_packet_size``.
+        """
+        if type(buf) is not bytes:
+            raise TypeError("packet must be bytes, not %s" % type(buf).__name__)
+        ids = self._sent_ids.get(conn_id)
+        if ids is None:
+            raise NoConnection(conn_id)
+        if len(buf) > self.max_packet_size:
+            raise PacketTooLarge(len(buf), self.max_packet_size)
+        self._last_packet_id += 1
+        ids.append(self._last_packet_id)
+        self.link.send(conn_id, buf)
+        return self._last_packet_id
+
+    def _on_connect(self, conn_id: str) -> None:
+        self._sent_ids[conn_id] = collections.deque()
+        self.on_connect(conn_id)
+
+    def _on_disconnect(self, conn_id: str) -> None:
+        self._sent_ids.pop(conn_id, None)
+        self.on_disconnect(conn_id)
+
+    def _on_recv(self, conn_id: str, packet: bytes) -> None:
+        if len(packet) > self.max_packet_size:
+            error = PacketTooLarge(len(packet), self.max_packet_size)
+            self.log.error("conn=%s %s", conn_id, error)
+            self.on_error(conn_id, error)
+            return
+        self.on_packet_recv(conn_id, packet)
+
+    def _on_ready_to_send(self, conn_id: str, size: int) -> None:
+        ids = self._sent_ids.get(conn_id)
+        if ids:
+            self.on_packet_sent(conn_id, ids.popleft())
+
+    def _on_link_error(self, conn_id: Any, error: Exception) -> None:
+        self.on_error(conn_id, error)

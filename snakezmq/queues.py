@@ -1,0 +1,66 @@
+"""snakemq's ``Queue`` / ``QueuesManager`` names, as read-only views over the outbox.
+
+snakemq compatibility: code that inspects ``messaging.queues_manager.get_queue(ident)``
+(``len()``, ``get()``) keeps working. Queueing itself lives in ``_core.outbox``.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from ._core.outbox import Outbox, PeerQueue
+from .callbacks import Callback
+
+
+class Queue:
+    """The messages queued or in flight for one ident (a live view)."""
+
+    def __init__(self, name: str, manager: "QueuesManager") -> None:
+        self.name = name
+        self.manager = manager
+
+    def _peer_queue(self) -> Optional[PeerQueue]:
+        return self.manager._outbox.queues.get(self.name)
+
+    @property
+    def connected(self) -> bool:
+        queue = self._peer_queue()
+        return queue is not None and queue.away_since is None
+
+    def get(self) -> Any:
+        """The first message not yet acknowledged, or None."""
+        with self.manager._lock:
+            queue = self._peer_queue()
+            return next(queue.messages(), None) if queue is not None else None
+
+    def __len__(self) -> int:
+        with self.manager._lock:
+            queue = self._peer_queue()
+            return len(queue) if queue is not None else 0
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+
+class QueuesManager:
+    """The outbox seen as snakemq's per-ident queues."""
+
+    def __init__(self, storage: Any, outbox: Outbox, lock: Any) -> None:
+        self.storage = storage
+        self._outbox = outbox
+        self._lock = lock
+        self.on_item_drop = Callback()  #: ``func(queue_name, item_uuid)``
+
+    @property
+    def queues(self) -> Dict[str, Queue]:
+        with self._lock:
+            names: List[str] = list(self._outbox.queues)
+        return {name: Queue(name, self) for name in names}
+
+    def get_queue(self, queue_name: str) -> Queue:
+        return Queue(queue_name, self)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._outbox.queues)
+
+
