@@ -1,0 +1,93 @@
+"""Throttle: limit each connection's sending speed; use it in place of a Link under a Packeter.
+
+snakemq cuts the byte stream into slices; here one packet is one ZeroMQ
+message and cannot be cut, so whole packets wait in a per-connection token
+bucket. The average rate is ``speed`` bytes per second (a packet larger than
+the bucket goes out when the bucket is non-negative and leaves it in debt).
+snakemq's Throttle also double-counts throttled bytes and never runs
+``on_loop_pass`` for the layers above; this one does neither.
+"""
+from __future__ import annotations
+
+import collections
+import time
+from typing import Any, Deque, Dict
+
+from .callbacks import Callback
+from .link import POLL_TIMEOUT
+
+TIME_QUANTUM = POLL_TIMEOUT * 2  #: the bucket holds at most this many seconds of traffic
+
+
+class TokenBucket:
+    """Bytes a connection may send now; refilled at ``speed`` bytes per second."""
+
+    __slots__ = ("speed", "tokens", "updated")
+
+    def __init__(self, speed: float, now: float) -> None:
+        self.speed = speed
+        self.tokens = 0.0
+        self.updated = now
+
+    def refill(self, now: float) -> None:
+        self.tokens = min(self.tokens + (now - self.updated) * self.speed, self.speed * TIME_QUANTUM)
+        self.updated = now
+
+    def take(self, size: int, now: float) -> bool:
+        """Spend ``size`` bytes if the bucket is not in debt."""
+        self.refill(now)
+        if self.tokens < 0:
+            return False
+        self.tokens -= size
+        return True
+
+
+class Throttle:
+    def __init__(self, link: Any, speed: float) -> None:
+        """
+        :param link: :class:`~snakezmq.link.Link`
+        :param speed: maximum speed in bytes per second (for each connection)
+        """
+        self.link = link
+        self.speed = speed
+        # pass on the Link's callbacks the throttle does not change
+        self.on_connect = link.on_connect
+        self.on_disconnect = link.on_disconnect
+        self.on_recv = link.on_recv
+        self.on_ready_to_send = link.on_ready_to_send
+        self.on_loop_pass = Callback()  #: ``func()``, after the throttle released what it could
+
+        self.connections: Dict[str, TokenBucket] = {}
+        self._waiting: Dict[str, Deque[bytes]] = {}
+        link.on_connect.add(self._on_connect)
+        link.on_disconnect.add(self._on_disconnect)
+        link.on_loop_pass.add(self._on_loop_pass)
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else (loop, stop, close, wakeup_poll, add_connector, ...) is the Link's.
+        return getattr(self.link, name)
+
+    def send(self, conn_id: str, buf: bytes) -> None:
+        bucket = self.connections[conn_id]
+        waiting = self._waiting.get(conn_id)
+        if waiting is None and bucket.take(len(buf), time.monotonic()):
+            self.link.send(conn_id, buf)
+        else:
+            self._waiting.setdefault(conn_id, collections.deque()).append(buf)
+
+    def _on_connect(self, conn_id: str) -> None:
+        self.connections[conn_id] = TokenBucket(self.speed, time.monotonic())
+
+    def _on_disconnect(self, conn_id: str) -> None:
+        self.connections.pop(conn_id, None)
+        self._waiting.pop(conn_id, None)
+
+    def _on_loop_pass(self) -> None:
+        now = time.monotonic()
+        for conn_id in list(self._waiting):
+            waiting, bucket = self._waiting[conn_id], self.connections[conn_id]
+            while waiting and bucket.take(len(waiting[0]), now):
+                self.link.send(conn_id, waiting.popleft())
+            if not waiting:
+                del self._waiting[conn_id]
+        self.on_loop_pass()
