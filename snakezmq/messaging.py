@@ -22,12 +22,13 @@ from .exceptions import (DuplicateIdent, NoConnection, SnakeMQException,
                          SnakeMQIncompatibleProtocol, SnakeMQNoIdent)
 from .message import FLAG_PERSISTENT, Message
 from .queues import QueuesManager
-from .storage import QueuesStorageBase
+from .storage import QueuesStorageBase, write_batch
 
 MAX_IDENT_LENGTH = 50
 BATCH_COUNT = 1024  #: messages per MESSAGES packet at most
 BATCH_BYTES = 256 * 1024  #: payload bytes per MESSAGES packet (a larger message travels alone)
 MAX_WIRE_TTL = 0xFFFFFFFE
+UNCLAIMED_GRACE = 5.0  #: warn about messages waiting this long for an ident nobody connected as
 
 
 class PeerState:
@@ -133,10 +134,16 @@ class Messaging:
         with self._lock:
             dropped, self._pending_drops = self._pending_drops, []
             dropped += self._outbox.expire(now)
+            unclaimed = self._outbox.unclaimed(now, UNCLAIMED_GRACE)
             for ident, conn_id in self._conn_by_ident.items():
                 entries = self._outbox.take_sendable(ident)
                 if entries:
                     batches.append((conn_id, _batch(entries)))
+        for ident in unclaimed:
+            self.log.warning("messages for ident %r have waited %.0f s: no peer with that ident is "
+                             "connected (connected idents: %s); check the peers' identifiers and "
+                             "addresses", ident, UNCLAIMED_GRACE,
+                             ", ".join(repr(i) for i in sorted(self._conn_by_ident)) or "none")
         for conn_id, packets in batches:
             for first_seq, items in packets:
                 self._send(conn_id, wire.encode_messages(first_seq, items))
@@ -291,7 +298,8 @@ class Messaging:
             return
         stored = [m for m in messages if m.flags & FLAG_PERSISTENT]
         if stored:
-            self._storage.delete_items(stored)
+            with write_batch(self._storage):
+                self._storage.delete_items(stored)
 
     def _update_stored_ttls(self, ident: str) -> None:
         if self._storage is None:

@@ -68,6 +68,7 @@ class PeerQueue:
         self.next_seq = 1
         self.expiry: List[Tuple[float, int, Entry]] = []  #: heap, only while away
         self.dropped_in_pending = 0
+        self.waiting_reported = False  #: "nobody with this ident is connected" was reported
 
     def __len__(self) -> int:
         return len(self.pending) - self.dropped_in_pending + len(self.inflight)
@@ -112,6 +113,7 @@ class Outbox:
             if entry.ttl is not None and entry.seq >= 0:
                 entry.ttl = entry.remaining(now, queue.away_since)
         queue.away_since = None
+        queue.waiting_reported = False
         queue.expiry = []
         self._compact(queue, force=True)
         return dropped
@@ -182,6 +184,20 @@ class Outbox:
                 dropped.append(MessageDropped(queue.ident, entry.message))
         self._compact(queue)
         return dropped
+
+    def unclaimed(self, now: float, grace: float) -> List[str]:
+        """Idents that have had messages waiting for ``grace`` seconds with no peer connected.
+
+        Each ident is reported once per absence (the seed article's mis-paired
+        deployment: messages for an ident nobody uses, and no error anywhere).
+        """
+        found = []
+        for queue in self.queues.values():
+            if (not queue.waiting_reported and queue.away_since is not None
+                    and now - queue.away_since >= grace and len(queue)):
+                queue.waiting_reported = True
+                found.append(queue.ident)
+        return found
 
     def next_deadline(self) -> float:
         return min((q.expiry[0][0] for q in self.queues.values() if q.expiry), default=float("inf"))
