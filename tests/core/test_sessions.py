@@ -1,0 +1,64 @@
+"""SessionTable: HELLO starts, repeats or replaces a session; liveness verdicts per session."""
+import itertools
+
+from snakezmq._core.sessions import HelloOutcome, SessionTable
+
+N1, N2 = b"nonce--1", b"nonce--2"
+
+
+def table():
+    counter = itertools.count(1)
+    return SessionTable(lambda: "c%d" % next(counter))
+
+
+def test_hello_starts_a_session():
+    sessions = table()
+    assert sessions.hello(b"alice", N1, 0, "tcp://1.2.3.4:5", rid_is_ident=False) == HelloOutcome("c1", None)
+    session = sessions.by_rid(b"alice")
+    assert sessions.by_conn("c1") is session and list(sessions) == [session] and len(sessions) == 1
+    assert (session.rid, session.nonce, session.peer_address, session.rid_is_ident) == (
+        b"alice", N1, "tcp://1.2.3.4:5", False)
+
+
+def test_repeated_hello_keeps_the_session_and_counts_as_life():
+    sessions = table()
+    sessions.hello(b"alice", N1, 0)
+    assert sessions.hello(b"alice", N1, 5) == HelloOutcome(None, None)
+    assert sessions.by_rid(b"alice").liveness.last_heard == 5 and len(sessions) == 1
+
+
+def test_hello_with_new_nonce_replaces_the_session():
+    sessions = table()
+    sessions.hello(b"alice", N1, 0)
+    assert sessions.hello(b"alice", N2, 1) == HelloOutcome("c2", "c1")
+    assert sessions.by_conn("c1") is None and sessions.by_conn("c2").nonce == N2 and len(sessions) == 1
+
+
+def test_end_and_conn_ids_never_reused():
+    sessions = table()
+    sessions.hello(b"alice", N1, 0)
+    assert sessions.end(b"alice") == "c1"
+    assert sessions.end(b"alice") is None and sessions.by_conn("c1") is None and len(sessions) == 0
+    assert sessions.hello(b"alice", N1, 1).started == "c2"
+
+
+def test_heard():
+    sessions = table()
+    assert sessions.heard(b"nobody", 1) is None
+    sessions.hello(b"alice", N1, 0)
+    assert sessions.heard(b"alice", 3) == "c1"
+    assert sessions.by_rid(b"alice").liveness.last_heard == 3
+
+
+def test_liveness_check():
+    sessions = table()
+    for rid in (b"a", b"b", b"c"):
+        sessions.hello(rid, N1, 0)
+    sessions.heard(b"b", 3)
+    assert sessions.liveness_check(1) == ([], [])
+    assert sessions.liveness_check(2.5) == ([b"a", b"c"], [])
+    assert sessions.liveness_check(4) == ([], [])  # pinged once only
+    sessions.heard(b"c", 5)
+    assert sessions.liveness_check(6) == ([b"b"], [b"a"])
+    sessions.end(b"a")
+    assert sessions.liveness_check(9.5) == ([b"c"], [b"b"])
