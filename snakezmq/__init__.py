@@ -26,5 +26,5 @@ def init_logging(stream: Optional[IO[str]] = None) -> None:
     handler = logging.StreamHandler(stream)
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    handler._snakezmq_init_logging = True  # type: ignore[attr-defined]
+    setattr(handler, "_snakezmq_init_logging", True)
     logger.addHandler(handler)

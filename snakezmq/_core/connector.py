@@ -13,7 +13,7 @@ Times are float seconds on a monotonic clock, passed in by the caller.
 from __future__ import annotations
 
 import enum
-from typing import Callable, List, NamedTuple, Optional
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
 from ..exceptions import ConnectionRefused, DuplicateIdent, SnakeMQException
 from .liveness import Liveness, Verdict
@@ -24,6 +24,7 @@ PROBE_WAIT_RETRY = 1.0  #: after PROBED "wait", probe again this much later
 UNREACHABLE_GRACE = 5.0  #: warn when no connection came up for this long
 UNREACHABLE_REPEAT = 60.0  #: and repeat the warning this often
 MAX_REFUSED_BACKOFF = 30.0
+Action = Tuple[Any, ...]  #: one of the NamedTuples below
 
 
 class Phase(enum.Enum):
@@ -96,19 +97,19 @@ class ConnectorState:
         self.refusals = 0
         self.liveness: Optional[Liveness] = None
 
-    def start(self, now: float) -> List[tuple]:
+    def start(self, now: float) -> List[Action]:
         self.phase = Phase.CONNECTING
         self.connecting_since = now
         self.next_unreachable_warning = now + UNREACHABLE_GRACE
         return [CreateSocket()]
 
-    def transport_up(self, now: float) -> List[tuple]:
+    def transport_up(self, now: float) -> List[Action]:
         """The socket monitor saw a completed ZMTP handshake: say HELLO."""
         if self.phase is not Phase.CONNECTING:
             return []
         return self._send_hello(now)
 
-    def transport_down(self, now: float) -> List[tuple]:
+    def transport_down(self, now: float) -> List[Action]:
         """The TCP connection dropped; libzmq reconnects the same socket by itself."""
         actions = self._end_session()
         if self.phase is Phase.PROBING:
@@ -117,10 +118,10 @@ class ConnectorState:
             self._enter_connecting(now)
         return actions
 
-    def welcome(self, nonce: bytes, now: float) -> List[tuple]:
+    def welcome(self, nonce: bytes, now: float) -> List[Action]:
         if self.phase not in (Phase.HELLO_SENT, Phase.PROBING) or nonce != self.nonce:
             return []
-        actions: List[tuple] = [CloseProbe()] if self.phase is Phase.PROBING else []
+        actions: List[Action] = [CloseProbe()] if self.phase is Phase.PROBING else []
         self.phase = Phase.ESTABLISHED
         self.refusals = 0
         self.conn_id = self._new_conn_id()
@@ -131,28 +132,28 @@ class ConnectorState:
         if self.liveness is not None:
             self.liveness.heard(now)
 
-    def bye(self, now: float) -> List[tuple]:
+    def bye(self, now: float) -> List[Action]:
         """The listener closed our session: reconnect after reconnect_interval, as snakemq does."""
         return self._end_session() + self._restart_later(now, self.reconnect_interval)
 
-    def reset(self, now: float) -> List[tuple]:
+    def reset(self, now: float) -> List[Action]:
         """The listener has no session for us (it ended ours): start a new one."""
         actions = self._end_session()
         if self.phase is Phase.ESTABLISHED or self.phase is Phase.HELLO_SENT:
             actions += self._send_hello(now)
         return actions
 
-    def close(self, now: float) -> List[tuple]:
+    def close(self, now: float) -> List[Action]:
         """User ``close(conn_id)``: say BYE, drop the socket, reconnect later."""
-        actions: List[tuple] = [SendBye()] if self.phase is Phase.ESTABLISHED else []
+        actions: List[Action] = [SendBye()] if self.phase is Phase.ESTABLISHED else []
         return actions + self._end_session() + self._restart_later(now, self.reconnect_interval)
 
-    def refused(self, code: str, text: str, now: float) -> List[tuple]:
+    def refused(self, code: str, text: str, now: float) -> List[Action]:
         problem = Problem("error", "%s refused the connection (%s): %s" % (self.endpoint, code, text),
                           ConnectionRefused("%s: %s" % (code, text), self.endpoint))
         return self._end_session() + [problem] + self._restart_refused(now)
 
-    def probed(self, status: str, text: str, ident: str, now: float) -> List[tuple]:
+    def probed(self, status: str, text: str, ident: str, now: float) -> List[Action]:
         if self.phase is not Phase.PROBING:
             return []
         if status == "retry":
@@ -167,7 +168,7 @@ class ConnectorState:
         error = DuplicateIdent(ident, "at %s: %s" % (self.endpoint, text))
         return [CloseProbe(), Problem("error", str(error), error)] + self._restart_refused(now)
 
-    def tick(self, now: float) -> List[tuple]:
+    def tick(self, now: float) -> List[Action]:
         """Timers: reconnect, hello/probe timeouts, warnings, liveness."""
         phase = self.phase
         if phase is Phase.WAITING:
@@ -205,7 +206,7 @@ class ConnectorState:
             return self.liveness.next_deadline()
         return self.deadline
 
-    def _send_hello(self, now: float) -> List[tuple]:
+    def _send_hello(self, now: float) -> List[Action]:
         self.phase = Phase.HELLO_SENT
         self.nonce = self._new_nonce()
         self.deadline = now + HELLO_TIMEOUT
@@ -216,7 +217,7 @@ class ConnectorState:
         self.connecting_since = now
         self.next_unreachable_warning = now + UNREACHABLE_GRACE
 
-    def _warn_unreachable(self, now: float) -> List[tuple]:
+    def _warn_unreachable(self, now: float) -> List[Action]:
         if now < self.next_unreachable_warning:
             return []
         self.next_unreachable_warning = now + UNREACHABLE_REPEAT
@@ -224,20 +225,20 @@ class ConnectorState:
                         "(check the address, and that the listener is running)"
                         % (self.endpoint, now - self.connecting_since))]
 
-    def _end_session(self) -> List[tuple]:
+    def _end_session(self) -> List[Action]:
         if self.phase is not Phase.ESTABLISHED or self.conn_id is None:
             return []
         conn_id, self.conn_id, self.liveness = self.conn_id, None, None
         self.phase = Phase.CONNECTING
         return [Disconnected(conn_id)]
 
-    def _restart_later(self, now: float, delay: float) -> List[tuple]:
-        actions: List[tuple] = [CloseProbe()] if self.phase is Phase.PROBING else []
+    def _restart_later(self, now: float, delay: float) -> List[Action]:
+        actions: List[Action] = [CloseProbe()] if self.phase is Phase.PROBING else []
         self.phase = Phase.WAITING
         self.retry_at = now + delay
         return actions + [DestroySocket()]
 
-    def _restart_refused(self, now: float) -> List[tuple]:
+    def _restart_refused(self, now: float) -> List[Action]:
         self.refusals += 1
         delay = min(max(self.reconnect_interval, 1.0) * 2 ** (self.refusals - 1), MAX_REFUSED_BACKOFF)
         self.phase = Phase.WAITING
