@@ -138,8 +138,9 @@ class ConnectorState:
 
     def reset(self, now: float) -> List[Action]:
         """The listener has no session for us (it ended ours): start a new one."""
+        phase = self.phase
         actions = self._end_session()
-        if self.phase is Phase.ESTABLISHED or self.phase is Phase.HELLO_SENT:
+        if phase in (Phase.ESTABLISHED, Phase.HELLO_SENT):
             actions += self._send_hello(now)
         return actions
 
@@ -151,15 +152,15 @@ class ConnectorState:
     def refused(self, code: str, text: str, now: float) -> List[Action]:
         problem = Problem("error", "%s refused the connection (%s): %s" % (self.endpoint, code, text),
                           ConnectionRefused("%s: %s" % (code, text), self.endpoint))
-        return self._end_session() + [problem] + self._restart_refused(now)
+        probe: List[Action] = [CloseProbe()] if self.phase is Phase.PROBING else []
+        return probe + self._end_session() + [problem] + self._restart_refused(now)
 
     def probed(self, status: str, text: str, ident: str, now: float) -> List[Action]:
         if self.phase is not Phase.PROBING:
             return []
         if status == "retry":
             # A fresh connection gets identified; the parked one never would.
-            self.phase = Phase.CONNECTING
-            self.connecting_since = now
+            self._enter_connecting(now)
             return [CloseProbe(), DestroySocket(), CreateSocket()]
         if status == "wait":
             self.phase = Phase.HELLO_SENT

@@ -25,7 +25,9 @@ def to_endpoint(address: Any, listening: bool) -> str:
     host, port = address
     if not isinstance(host, str) or type(port) is not int or not 0 <= port <= 65535:
         raise ValueError("address %r: host must be a str and port an int in 0..65535" % (address,))
-    if listening and host in ALL_INTERFACES:
+    if host in ALL_INTERFACES:
+        if not listening:
+            raise ValueError("cannot connect to %r: name the host to connect to" % (address,))
         host = "0.0.0.0"
     if not listening and port == 0:
         raise ValueError("cannot connect to port 0 (%r)" % (address,))

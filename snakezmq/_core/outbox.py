@@ -26,7 +26,7 @@ import itertools
 from typing import Any, Deque, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 WINDOW = 4096  #: messages in flight per destination
-WINDOW_BYTES = 32 * 1024 * 1024  #: payload bytes in flight per destination (one message may exceed it)
+WINDOW_BYTES = 32 * 1024 * 1024  #: payload bytes in flight per destination (a larger message goes alone)
 
 
 class MessageSent(NamedTuple):
@@ -138,9 +138,12 @@ class Outbox:
         if queue is None or queue.away_since is not None:
             return []
         taken = []
-        while queue.pending and len(queue.inflight) < self.window and (
-                queue.inflight_bytes < self.window_bytes or not queue.inflight):
-            entry = queue.pending.popleft()
+        while queue.pending and len(queue.inflight) < self.window:
+            entry = queue.pending[0]
+            if entry.seq >= 0 and queue.inflight and \
+                    queue.inflight_bytes + len(entry.message.data) > self.window_bytes:
+                break  # a message larger than the window still goes out alone
+            queue.pending.popleft()
             if entry.seq < 0:
                 queue.dropped_in_pending -= 1
                 continue

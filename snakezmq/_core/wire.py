@@ -123,7 +123,7 @@ def decode_link(frames: Sequence[Any]) -> LinkFrame:
     fields = fields[:len(validators)]  # later versions may append fields
     for index, (valid, value) in enumerate(zip(validators, fields)):
         if not valid(value):
-            raise WireError("%s: field %d is invalid: %r" % (kind.name, index, value)[:200])
+            raise WireError(("%s: field %d is invalid: %r" % (kind.name, index, value))[:200])
     return LinkFrame(kind, tuple(fields), body)
 
 

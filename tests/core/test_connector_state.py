@@ -58,10 +58,8 @@ def track_probe(probe_open, actions):
     return probe_open
 
 
-PAIRS = [pytest.param(phase, name, id="%s-%s" % (phase.name, name), marks=[pytest.mark.xfail(
-    strict=True, reason="BUG: refused() while PROBING goes to WAITING without CloseProbe")]
-    if (phase, name) == (Phase.PROBING, "refused") else [])
-    for phase, name in itertools.product(Phase, INPUTS)]
+PAIRS = [pytest.param(phase, name, id="%s-%s" % (phase.name, name))
+         for phase, name in itertools.product(Phase, INPUTS)]
 
 
 @pytest.mark.parametrize("phase, name", PAIRS)
@@ -194,8 +192,6 @@ def test_reset_before_welcome_says_hello_again():
     assert state.reset(0.5) == [c.SendHello((2).to_bytes(8, "big"))] and state.phase is Phase.HELLO_SENT
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: reset() checks the phase after _end_session() moved it "
-                                       "to CONNECTING, so an established connector never says HELLO again")
 def test_reset_of_an_established_session_says_hello_again():
     state, _ = in_phase(Phase.ESTABLISHED)
     assert state.reset(1) == [c.Disconnected("c1"), c.SendHello((2).to_bytes(8, "big"))]
