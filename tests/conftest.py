@@ -1,0 +1,251 @@
+"""Shared fixtures for snakezmq's own tests: Link tracking, pump(), subprocess peers.
+
+No fixed sleeps: ``pump`` runs the loops until a condition holds or a deadline passes.
+Test modules use the fixtures (``links``, ``peers``) and never ``import conftest``:
+compat_tests/ has a conftest.py too, and which one ``import conftest`` finds depends
+on the order pytest loaded them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, Iterable, List, Optional
+
+import pytest
+
+PEER_SCRIPT = os.path.join(os.path.dirname(__file__), "integration", "peer.py")
+
+
+class Links:
+    """Creates snakezmq Links (or whole stacks), pumps them, cleans them all up at the end."""
+
+    def __init__(self) -> None:
+        self.created: List[Any] = []
+        self.live: List[Any] = []  #: the links ``pump`` runs (not yet retired)
+
+    def new(self) -> Any:
+        import snakezmq.link
+
+        link = snakezmq.link.Link()
+        self.created.append(link)
+        self.live.append(link)
+        return link
+
+    def stack(self, ident: str, storage: Any = None) -> tuple:
+        """Link + Packeter + Messaging, the usual snakemq stack."""
+        import snakezmq.messaging
+        import snakezmq.packeter
+
+        link = self.new()
+        packeter = snakezmq.packeter.Packeter(link)
+        messaging = snakezmq.messaging.Messaging(ident, "", packeter, storage)
+        return link, packeter, messaging
+
+    def record(self, messaging: Any) -> "Recorder":
+        return Recorder(messaging)
+
+    def retire(self, link: Any) -> None:
+        """``link.cleanup()``, and stop pumping it."""
+        link.cleanup()
+        if link in self.live:
+            self.live.remove(link)
+
+    def pump(self, until: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+        """Run every live link's loop until ``until()`` holds; fail after ``timeout`` seconds."""
+        pump(self.live, until, timeout, what)
+
+    def pump_for(self, seconds: float) -> None:
+        pump_for(self.live, seconds)
+
+    def cleanup_all(self) -> None:
+        """Clean up every link, even if one cleanup raises (a user callback); then re-raise."""
+        errors = []
+        for link in self.created:
+            try:
+                link.cleanup()  # idempotent in snakezmq
+            except Exception as exc:
+                errors.append(exc)
+        self.created.clear()
+        self.live.clear()
+        if errors:
+            raise errors[0]
+
+
+@pytest.fixture
+def links() -> Iterable[Links]:
+    tracker = Links()
+    yield tracker
+    tracker.cleanup_all()
+
+
+def pump(links: Iterable[Any], until: Callable[[], bool], timeout: float = 5.0,
+         what: str = "condition") -> None:
+    """Run each link's loop in turn until ``until()`` holds; fail at the deadline."""
+    links = list(links)
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        for link in links:
+            link.loop(poll_timeout=0.01, runtime=0.01)
+
+
+def pump_for(links: Iterable[Any], seconds: float) -> None:
+    """Run the loops for a fixed time (only for 'nothing else happens' checks)."""
+    links = list(links)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for link in links:
+            link.loop(poll_timeout=0.01, runtime=0.01)
+
+
+class Recorder:
+    """Records a Messaging's callbacks as tuples in ``events``."""
+
+    def __init__(self, messaging: Any) -> None:
+        self.events: List[tuple] = []
+        messaging.on_connect.add(lambda c, i: self.events.append(("connect", c, i)))
+        messaging.on_disconnect.add(lambda c, i: self.events.append(("disconnect", c, i)))
+        messaging.on_message_recv.add(lambda c, i, m: self.events.append(("recv", c, i, m)))
+        messaging.on_error.add(lambda c, e: self.events.append(("error", c, e)))
+
+    def of(self, kind: str) -> List[tuple]:
+        return [e for e in self.events if e[0] == kind]
+
+    def connected(self, ident: str) -> bool:
+        return any(e[2] == ident for e in self.of("connect"))
+
+    def received(self) -> List[bytes]:
+        return [e[3].data for e in self.of("recv")]
+
+
+class Peer:
+    """A snakezmq peer in a subprocess (tests/integration/peer.py), events as JSON lines."""
+
+    def __init__(self, args: List[str]) -> None:
+        import snakezmq
+
+        env = dict(os.environ)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(snakezmq.__file__)))
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        self.proc = subprocess.Popen([sys.executable, "-u", PEER_SCRIPT] + args, env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.events: List[Dict[str, Any]] = []
+        self._queue: "queue.Queue[Optional[Dict[str, Any]]]" = queue.Queue()
+        self._stderr: List[str] = []
+        self._threads = [threading.Thread(target=self._read_stdout, daemon=True),
+                         threading.Thread(target=self._read_stderr, daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def _read_stdout(self) -> None:
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            try:
+                self._queue.put(json.loads(line))
+            except ValueError:
+                self._stderr.append("stdout: " + line)
+        self._queue.put(None)
+
+    def _read_stderr(self) -> None:
+        for line in self.proc.stderr:  # type: ignore[union-attr]
+            self._stderr.append(line)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if event is not None:
+                self.events.append(event)
+
+    def of(self, kind: str) -> List[Dict[str, Any]]:
+        self._drain()
+        return [e for e in self.events if e["event"] == kind]
+
+    def wait_for(self, predicate: Callable[[List[Dict[str, Any]]], Any], links: Any = (),
+                 timeout: float = 10.0, what: str = "peer event") -> Any:
+        """Pump ``links`` (a ``Links`` tracker or a list) until ``predicate(self.events)`` holds."""
+        result: List[Any] = []
+
+        def done() -> bool:
+            self._drain()
+            value = predicate(self.events)
+            if value:
+                result.append(value)
+                return True
+            if self.proc.poll() is not None and self._queue.empty():
+                self._drain()
+                raise AssertionError("peer exited (%s) before %s; stderr:\n%s"
+                                     % (self.proc.returncode, what, "".join(self._stderr)))
+            return False
+
+        links = list(links.live if isinstance(links, Links) else links)
+        if links:
+            pump(links, done, timeout, what)
+        else:
+            deadline = time.monotonic() + timeout
+            while not done():
+                if time.monotonic() > deadline:
+                    raise AssertionError("timed out after %.1fs waiting for %s; stderr:\n%s"
+                                         % (timeout, what, "".join(self._stderr)))
+                time.sleep(0.01)
+        return result[0]
+
+    def wait_event(self, kind: str, links: Any = (), timeout: float = 10.0,
+                   **fields: Any) -> Dict[str, Any]:
+        def find(events: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+            for event in events:
+                if event["event"] == kind and all(event.get(k) == v for k, v in fields.items()):
+                    return event
+            return None
+        return self.wait_for(find, links, timeout, "peer event %s %r" % (kind, fields))
+
+    def command(self, **cmd: Any) -> None:
+        """Send a JSON command line (see peer.py) to the peer's stdin."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to say goodbye."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def close(self) -> None:
+        """Kill if still running, wait, close the pipes."""
+        self.kill()
+        for thread in self._threads:
+            thread.join(5)
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+
+    def stderr(self) -> str:
+        return "".join(self._stderr)
+
+
+@pytest.fixture
+def peers() -> Iterable[Callable[..., Peer]]:
+    """``peers(*args)`` starts tests/integration/peer.py; every peer is killed and waited at the end."""
+    started: List[Peer] = []
+
+    def start(*args: str) -> Peer:
+        peer = Peer(list(args))
+        started.append(peer)
+        return peer
+
+    yield start
+    for peer in started:
+        peer.close()
