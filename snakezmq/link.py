@@ -133,7 +133,7 @@ class Link:
 
     def del_listener(self, address: Address) -> None:
         """Stop listening; sessions accepted on it end (ZeroMQ closes them with the socket)."""
-        self._listeners.pop(address).close()
+        self._listeners.pop(address).close(time.monotonic())
 
     # -- connections --------------------------------------------------------------------
 
@@ -162,13 +162,19 @@ class Link:
         if self._cleaned_up:
             return
         now = time.monotonic()
-        for key in list(self._connectors):
-            self._connectors.pop(key).close(now)
-        for key in list(self._listeners):
-            self._listeners.pop(key).close()
+        first_error: Optional[BaseException] = None
+        owners: List[Any] = [self._connectors.pop(key) for key in list(self._connectors)]
+        owners += [self._listeners.pop(key) for key in list(self._listeners)]
+        for owner in owners:  # close everything even if a user on_disconnect raises
+            try:
+                owner.close(now)
+            except Exception as exc:
+                first_error = first_error or exc
         self._unregister(self._wakeup.fileno())
         self._wakeup.close()
         self._cleaned_up = True
+        if first_error is not None:
+            raise first_error
 
     # -- the loop ---------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, Callable, List, Optional
 
 import zmq
@@ -69,6 +70,10 @@ class Connector:
         self.sink._register(self.dealer, self._on_readable)
         self.sink._register(self.monitor, self._on_monitor)
         self.dealer.connect(self.endpoint)
+        if self.endpoint.startswith("inproc://"):
+            # inproc has no ZMTP handshake, so the monitor reports nothing: say HELLO now
+            # (tick() retries while the listener's end is not bound yet).
+            self._run(self.state.transport_up(time.monotonic()))
 
     def _destroy(self, action: Any = None) -> None:
         if self.dealer is None:
@@ -208,6 +213,8 @@ class Connector:
     def close(self, now: float) -> None:
         """Say BYE, end the session, close the sockets (no reconnect)."""
         actions = self.state.close(now)
-        self._run([a for a in actions if not isinstance(a, state_machine.DestroySocket)])
-        self._close_probe()
-        self._destroy()
+        try:
+            self._run([a for a in actions if not isinstance(a, state_machine.DestroySocket)])
+        finally:  # a raising on_disconnect must not leak the sockets
+            self._close_probe()
+            self._destroy()

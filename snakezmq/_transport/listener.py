@@ -228,11 +228,13 @@ class Listener:
         deadlines += [p[0].deadline for p in self.probes.values()]
         return min(deadlines, default=float("inf"))
 
-    def close(self) -> None:
+    def close(self, now: float) -> None:
         """BYE to every session, end them all, close the sockets."""
-        for session in self.sessions:
-            self._send_control(session.rid, BYE)
-            self._end(session.rid)
-        self.sink._unregister(self.router)
-        self.sink._unregister(self.monitor)
-        sockets.close(self.router, self.monitor, linger_ms=sockets.BYE_LINGER_MS)
+        try:
+            for session in self.sessions:
+                self._send_control(session.rid, BYE)
+                self._end(session.rid)
+        finally:  # a raising on_disconnect must not leak the sockets
+            self.sink._unregister(self.router)
+            self.sink._unregister(self.monitor)
+            sockets.close(self.router, self.monitor, linger_ms=sockets.BYE_LINGER_MS)

@@ -159,10 +159,6 @@ def test_raising_disconnect_callback_then_listener_restart_reconnects(links):
     sender.on_disconnect.remove(on_disconnect)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Link.cleanup() leaks the connector's DEALER and monitor sockets when an "
-    "on_disconnect callback raises: link.py pops the connector before Connector.close(), "
-    "and Connector.close() closes its sockets only after the Disconnected callback ran."))
 def test_cleanup_with_raising_disconnect_callback_closes_every_socket(links):
     receiver_link, receiver, sender_link, sender, address = _pair(links)
     receiver_events = links.record(receiver)

@@ -35,10 +35,6 @@ def test_ipc_endpoint_end_to_end(links, tmp_path):
     assert real == endpoint
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: inproc:// connectors never say HELLO. _transport/connector.py waits for the "
-    "monitor's EVENT_HANDSHAKE_SUCCEEDED before HELLO, but libzmq emits no monitor events "
-    "for inproc:// (no ZMTP handshake), so the connector stays CONNECTING forever."))
 def test_inproc_endpoint_end_to_end(links):
     endpoint = "inproc://snakezmq-test-%d-%d" % (os.getpid(), next(_names))
     real = _exchange(links, endpoint, timeout=2.0)  # in-process: no network, no excuse
