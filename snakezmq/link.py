@@ -78,6 +78,7 @@ class Link:
         self._owner_by_conn: Dict[str, Any] = {}
         self._ready_to_send: List[Tuple[str, int]] = []
         self._routing_id: Optional[bytes] = None
+        self._max_message_size = -1  #: set by the Packeter (ZMQ_MAXMSGSIZE of new sockets)
         self._cleaned_up = False
 
     # -- connectors and listeners -----------------------------------------------------
@@ -269,6 +270,10 @@ class Link:
         rid = ident.encode("utf-8")
         usable = 0 < len(rid) <= 255 and not rid.startswith((b"\x00", PROBE_PREFIX, AUTO_RID_PREFIX))
         self._routing_id = rid if usable else None
+
+    def _set_max_message_size(self, size: int) -> None:
+        """The Packeter's limit (plus header room) becomes ZMQ_MAXMSGSIZE of sockets made from now on."""
+        self._max_message_size = size
 
     def _connector_routing_id(self) -> Tuple[bytes, bool]:
         if self._routing_id is not None:

@@ -18,7 +18,7 @@ from ._core import wire
 from ._core.dedup import DeliveredLog
 from ._core.outbox import Entry, MessageDropped, MessageSent, Outbox
 from .callbacks import Callback
-from .exceptions import (DuplicateIdent, NoConnection, SnakeMQException,
+from .exceptions import (DuplicateIdent, NoConnection, PacketTooLarge, SnakeMQException,
                          SnakeMQIncompatibleProtocol, SnakeMQNoIdent)
 from .message import FLAG_PERSISTENT, Message
 from .queues import QueuesManager
@@ -28,6 +28,7 @@ MAX_IDENT_LENGTH = 50
 BATCH_COUNT = 1024  #: messages per MESSAGES packet at most
 BATCH_BYTES = 256 * 1024  #: payload bytes per MESSAGES packet (a larger message travels alone)
 MAX_WIRE_TTL = 0xFFFFFFFE
+MESSAGE_OVERHEAD = 128  #: MESSAGES packet bytes besides one message's data, at most
 UNCLAIMED_GRACE = 5.0  #: warn about messages waiting this long for an ident nobody connected as
 
 
@@ -111,6 +112,9 @@ class Messaging:
         if not isinstance(message, Message):
             raise TypeError("send_message needs a snakezmq.message.Message, not %s"
                             % type(message).__name__)
+        limit = getattr(self.packeter, "max_packet_size", None)
+        if limit is not None and len(message.data) + MESSAGE_OVERHEAD > limit:
+            raise PacketTooLarge(len(message.data) + MESSAGE_OVERHEAD, limit)
         now = time.monotonic()
         with self._lock:
             if self._is_stored(message):

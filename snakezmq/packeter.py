@@ -12,6 +12,7 @@ from .callbacks import Callback
 from .exceptions import NoConnection, PacketTooLarge
 
 MAX_PACKET_SIZE = 256 * 1024 * 1024  #: default limit for one packet, in bytes
+FRAME_OVERHEAD = 64  #: room for the link header frame within ZMQ_MAXMSGSIZE
 
 
 class Packeter:
@@ -19,7 +20,8 @@ class Packeter:
         """:param link: :class:`~snakezmq.link.Link` (or a Throttle around one)"""
         self.link = link
         self.log = logging.getLogger("snakezmq.packeter")
-        self.max_packet_size = MAX_PACKET_SIZE  #: larger packets raise PacketTooLarge on send
+        self._max_packet_size = 0
+        self.max_packet_size = MAX_PACKET_SIZE
 
         self.on_connect = Callback()  #: ``func(conn_id)``
         self.on_disconnect = Callback()  #: ``func(conn_id)``
@@ -35,6 +37,19 @@ class Packeter:
         link.on_recv.add(self._on_recv)
         link.on_ready_to_send.add(self._on_ready_to_send)
         link._on_error.add(self._on_link_error)
+
+    @property
+    def max_packet_size(self) -> int:
+        """Largest packet in bytes: larger ones raise PacketTooLarge on send, and a peer
+        that sends one is disconnected by ZeroMQ (ZMQ_MAXMSGSIZE; set it before connecting)."""
+        return self._max_packet_size
+
+    @max_packet_size.setter
+    def max_packet_size(self, size: int) -> None:
+        self._max_packet_size = size
+        set_limit = getattr(self.link, "_set_max_message_size", None)
+        if set_limit is not None:
+            set_limit(size + FRAME_OVERHEAD)
 
     def send_packet(self, conn_id: str, buf: bytes) -> int:
         """Queue ``buf`` for ``conn_id``; returns its packet id.

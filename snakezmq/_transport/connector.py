@@ -66,6 +66,7 @@ class Connector:
         self._destroy()
         rid, self.rid_is_ident = self._routing_id()
         self.dealer = sockets.make_dealer(rid, self.state.reconnect_interval, self.security)
+        self.dealer.maxmsgsize = self.sink._max_message_size
         self.monitor = sockets.monitor(self.dealer, sockets.MONITORED_DEALER)
         self.sink._register(self.dealer, self._on_readable)
         self.sink._register(self.monitor, self._on_monitor)

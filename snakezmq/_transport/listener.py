@@ -34,6 +34,7 @@ class Listener:
     def __init__(self, sink: Sink, endpoint: str, security: Optional[object] = None) -> None:
         self.sink = sink
         self.router = sockets.make_router(security)
+        self.router.maxmsgsize = sink._max_message_size  # libzmq drops a peer that sends more
         try:
             self.endpoint = sockets.bind(self.router, endpoint)
         except zmq.ZMQError:
