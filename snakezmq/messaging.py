@@ -236,18 +236,21 @@ class Messaging:
             raise SnakeMQNoIdent("conn %s sent messages before identifying itself" % conn_id)
         ident, incarnation = peer.ident, peer.incarnation
         delivered = self._delivered
+        last_seq = delivered.last_seq(ident, incarnation)
+        on_message_recv = self.on_message_recv
         first_error: Optional[BaseException] = None
-        for item in wire.decode_messages(packet):
-            persistent = bool(item.flags & FLAG_PERSISTENT)
-            if not delivered.is_new(ident, incarnation, item.seq, item.uuid, persistent):
-                continue
-            message = Message(item.data, ttl=item.ttl, flags=item.flags, uuid=item.uuid)
-            peer.ack_due = item.seq
+        for seq, uuid, ttl, flags, data in wire.decode_messages(packet):
+            if seq <= last_seq:
+                continue  # a retransmission of something already delivered
+            last_seq = seq
+            if flags & FLAG_PERSISTENT and not delivered.first_time_persistent(uuid):
+                continue  # resent by a restarted sender
             try:
-                self.on_message_recv(conn_id, ident, message)
+                on_message_recv(conn_id, ident, Message(data, ttl, flags, uuid))
             except Exception as exc:  # deliver the rest of the batch, then raise like snakemq
                 first_error = first_error or exc
-        peer.ack_due = max(peer.ack_due, delivered.last_seq(ident, incarnation))
+        delivered.record(ident, incarnation, last_seq)
+        peer.ack_due = last_seq
         if first_error is not None:
             raise first_error
 

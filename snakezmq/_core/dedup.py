@@ -28,22 +28,28 @@ class DeliveredLog:
             return 0
         return record[1]
 
-    def is_new(self, ident: str, incarnation: bytes, seq: int, uuid: bytes, persistent: bool) -> bool:
-        """True (and recorded) the first time; False for anything already delivered."""
-        if seq <= self.last_seq(ident, incarnation):
-            return False
+    def record(self, ident: str, incarnation: bytes, seq: int) -> None:
+        """Everything up to ``seq`` from this sender incarnation has been delivered."""
         self._last_seq[ident] = (incarnation, seq)
         self._last_seq.move_to_end(ident)
         if len(self._last_seq) > self._max_senders:
             self._last_seq.popitem(last=False)
-        if not persistent:
-            return True
+
+    def first_time_persistent(self, uuid: bytes) -> bool:
+        """True (and remembered) the first time this persistent message's uuid is seen."""
         if uuid in self._uuids:
             return False
         self._uuids[uuid] = None
         if len(self._uuids) > self._max_uuids:
             self._uuids.popitem(last=False)
         return True
+
+    def is_new(self, ident: str, incarnation: bytes, seq: int, uuid: bytes, persistent: bool) -> bool:
+        """True (and recorded) the first time; False for anything already delivered."""
+        if seq <= self.last_seq(ident, incarnation):
+            return False
+        self.record(ident, incarnation, seq)
+        return not persistent or self.first_time_persistent(uuid)
 
     def sizes(self) -> Tuple[int, int]:
         return len(self._last_seq), len(self._uuids)
