@@ -19,6 +19,7 @@ from ._transport.listener import Listener
 from ._transport.wakeup import Wakeup
 from .callbacks import Callback
 from .exceptions import SSLNotSupported
+from .security import CurveConfig
 
 RECONNECT_INTERVAL = 3.0
 POLL_TIMEOUT = 0.2
@@ -29,9 +30,14 @@ Address = Union[Tuple[str, int], str]
 
 SSL_MESSAGE = (
     "snakezmq does not speak TLS, and it never falls back to plaintext. ZeroMQ's "
-    "encryption and authentication is CurveZMQ: generate keys with "
-    "zmq.auth.create_certificates() and pass them to add_listener/add_connector "
-    "instead of an SSLConfig (see the README's Security section).")
+    "encryption and authentication is CurveZMQ: make keys with zmq.auth.create_certificates() "
+    "(python examples/make_keys.py keys), then replace the SSLConfig with these two lines:\n"
+    "    curve = snakezmq.security.CurveConfig.from_files(%s)\n"
+    "    link.%s(address, ssl_config=curve)\n"
+    "(see the README's Security section).")
+#: ``from_files`` arguments shown in SSL_MESSAGE, for each side
+SSL_LISTENER_ARGS = '"keys/server.key_secret", allowed_clients_dir="keys/clients"'
+SSL_CONNECTOR_ARGS = '"keys/clients/client.key_secret", server_public_file="keys/server.key"'
 
 
 class SSLConfig:
@@ -46,9 +52,19 @@ class SSLConfig:
         self.ca_certs = ca_certs
 
 
-def _refuse_ssl(ssl_config: Any) -> None:
+def _refuse_ssl(ssl_config: Any, listening: bool) -> None:
     if isinstance(ssl_config, SSLConfig):
-        raise SSLNotSupported(SSL_MESSAGE)
+        raise SSLNotSupported(SSL_MESSAGE % ((SSL_LISTENER_ARGS, "add_listener") if listening
+                                             else (SSL_CONNECTOR_ARGS, "add_connector")))
+    if ssl_config is not None and not isinstance(ssl_config, CurveConfig):
+        raise TypeError("ssl_config must be a snakezmq.security.CurveConfig or None, not %s"
+                        % type(ssl_config).__name__)
+
+
+def _curve(ssl_config: Optional[CurveConfig], endpoint: str, listening: bool) -> Optional[CurveConfig]:
+    if ssl_config is not None:
+        ssl_config.check_usable(endpoint, listening)  # never plaintext by surprise
+    return ssl_config
 
 
 class Link:
@@ -90,9 +106,15 @@ class Link:
         ``address`` is ``(host, port)`` or a ZeroMQ endpoint (``tcp://``,
         ``ipc://``, ``inproc://``). Host names are resolved on every connection
         attempt, so a host that does not resolve yet is retried, not an error.
+
+        ``ssl_config``: None (plaintext) or a ``snakezmq.security.CurveConfig`` with
+        this side's keys and ``server_public_key``: the connection is encrypted and
+        authenticated with CurveZMQ, and this Messaging's ident must be one the
+        listener allows for this key. snakemq's ``SSLConfig`` raises ``SSLNotSupported``.
         """
-        _refuse_ssl(ssl_config)
+        _refuse_ssl(ssl_config, listening=False)
         endpoint = endpoints.to_endpoint(address, listening=False)
+        ssl_config = _curve(ssl_config, endpoint, listening=False)
         key = self._connector_key(address)
         if key in self._connectors:
             raise ValueError("connector %r already set" % (key,))
@@ -116,12 +138,20 @@ class Link:
         self._connectors.pop(address).close(time.monotonic())
 
     def add_listener(self, address: Address, ssl_config: Any = None) -> Address:
-        """Listen on ``address``; returns the real address (port 0 picks a free port)."""
-        _refuse_ssl(ssl_config)
+        """Listen on ``address``; returns the real address (port 0 picks a free port).
+
+        ``ssl_config``: None (plaintext) or a ``snakezmq.security.CurveConfig`` with
+        this side's keys and ``allowed_clients``: only those client keys can connect
+        (CurveZMQ, checked by a ZAP handler that runs while a secure listener exists),
+        each only with the ident(s) bound to its key. snakemq's ``SSLConfig`` raises
+        ``SSLNotSupported``.
+        """
+        _refuse_ssl(ssl_config, listening=True)
         if isinstance(address, tuple) and len(address) == 2 and \
                 isinstance(address[0], str) and address[0] not in endpoints.ALL_INTERFACES:
             address = (socket.gethostbyname(address[0]), address[1])
         endpoint = endpoints.to_endpoint(address, listening=True)
+        ssl_config = _curve(ssl_config, endpoint, listening=True)
         if address in self._listeners:
             raise ValueError("listener %r already set" % (address,))
         listener = Listener(self, endpoint, ssl_config)

@@ -10,8 +10,8 @@ import zmq
 
 from .._core import connector as state_machine
 from .._core import wire
-from ..exceptions import WireError
-from . import sockets
+from ..exceptions import ConnectionRefused, WireError
+from . import curve, sockets
 from .peer_io import BYE, DATA_HEADER, PING, PONG, RECV_BATCH, Outgoing, Sink, send_now
 
 log = logging.getLogger("snakezmq.link")
@@ -39,6 +39,7 @@ class Connector:
         self.rid_is_ident = False
         self.hello_unsent = False
         self.outgoing = Outgoing()
+        self.failures = curve.RateLimit()
         self._handlers = {
             state_machine.CreateSocket: self._create,
             state_machine.DestroySocket: self._destroy,
@@ -105,7 +106,7 @@ class Connector:
     def _on_monitor(self, now: float) -> None:
         while self.monitor is not None:
             try:
-                event, _ = sockets.read_monitor_event(self.monitor)
+                event, value, _ = sockets.read_monitor_event_value(self.monitor)
             except zmq.Again:
                 return
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
@@ -113,8 +114,17 @@ class Connector:
             elif event == zmq.EVENT_DISCONNECTED:
                 self._run(self.state.transport_down(now))
             else:
-                self.sink._problem("error", "%s: connection handshake failed (ZeroMQ event %d); "
-                                   "check the security settings of both sides" % (self.endpoint, event))
+                self._handshake_failed(event, value)
+
+    def _handshake_failed(self, event: int, value: int) -> None:
+        """ZMTP/CURVE handshake failure: logged (rate-limited); a refused key also goes to on_error."""
+        text = curve.describe_failure(event, value, listening=False)
+        suffix = self.failures.allow((event, value))
+        if suffix is None:
+            log.debug("%s: %s", self.endpoint, text)
+            return
+        error = ConnectionRefused(text, self.endpoint) if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH else None
+        self.sink._problem("error", "%s: %s%s" % (self.endpoint, text, suffix), error)
 
     def _on_readable(self, now: float) -> None:
         for _ in range(RECV_BATCH):
@@ -167,6 +177,8 @@ class Connector:
             rid, _ = self._routing_id()
             self._run(self.state.probed(frame.fields[0], frame.fields[1],
                                         rid.decode("utf-8", "replace"), now))
+        elif frame.kind is wire.LinkKind.REFUSE:  # e.g. CurveZMQ: our key may not use this ident
+            self._run(self.state.refused(frame.fields[0], frame.fields[1], now))
 
     # -- output -----------------------------------------------------------------------
 

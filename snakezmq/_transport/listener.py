@@ -10,7 +10,7 @@ from .._core import wire
 from .._core.liveness import DEAD_AFTER
 from .._core.sessions import SessionTable
 from ..exceptions import DuplicateIdent, WireError
-from . import sockets
+from . import curve, sockets
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, RECV_BATCH, RESET, Outgoing, Sink,
                       Unreachable, peer_address, send_now)
 
@@ -33,13 +33,23 @@ class Listener:
 
     def __init__(self, sink: Sink, endpoint: str, security: Optional[object] = None) -> None:
         self.sink = sink
-        self.router = sockets.make_router(security)
+        # CurveZMQ: the ZAP handler runs before the socket exists, so no client is ever unchecked.
+        self.guard = curve.CurveGuard(security) if security is not None else None
+        self.failures = curve.RateLimit()
+        try:
+            self.router = sockets.make_router(security)
+        except BaseException:
+            self._release_guard()
+            raise
         self.router.maxmsgsize = sink._max_message_size  # libzmq drops a peer that sends more
         try:
             self.endpoint = sockets.bind(self.router, endpoint)
         except zmq.ZMQError:
             self.router.close(linger=0)
+            self._release_guard()
             raise
+        if self.guard is not None:
+            self.guard.bound(self.endpoint)
         self.monitor = sockets.monitor(self.router, sockets.MONITORED_ROUTER)
         self.sessions = SessionTable(sink._new_conn_id)
         self.outgoing = Outgoing()
@@ -59,8 +69,11 @@ class Listener:
 
     def _handle(self, frames: List[Any], now: float) -> None:
         rid = frames[0].bytes
-        conn_id = self.sessions.heard(rid, now)
-        if rid in self.probes:
+        # A frame with another CURVE key than its routing id's session is from a stranger
+        # (a new connection that has not said HELLO): it must not act for that session.
+        stranger = self.guard is not None and not self.guard.same_key(rid, frames[1])
+        conn_id = None if stranger else self.sessions.heard(rid, now)
+        if rid in self.probes and not stranger:
             self._probe_answered(rid)
         try:
             frame = wire.decode_link([f.bytes for f in frames[1:]])
@@ -74,18 +87,19 @@ class Listener:
             else:
                 self.sink._received(conn_id, frame.body[0])
         elif kind is wire.LinkKind.HELLO:
-            self._hello(rid, frame.fields, now, peer_address(frames[1]))
+            self._hello(rid, frame.fields, now, peer_address(frames[1]), frames[1])
         elif kind is wire.LinkKind.PING:
             self._send_control(rid, PONG if conn_id is not None else RESET)
         elif kind is wire.LinkKind.BYE:
-            self._end(rid)
+            if not stranger:
+                self._end(rid)
         elif kind is wire.LinkKind.PROBE:
-            self._probe(rid, frame.fields, now, peer_address(frames[1]))
+            self._probe(rid, frame.fields, now, peer_address(frames[1]), frames[1])
         elif kind is not wire.LinkKind.PONG:
             error = WireError("%s frame is not valid towards a listener" % kind.name)
             self.sink._problem("error", "%s from %r: %s" % (self.endpoint, rid[:60], error), error, conn_id)
 
-    def _hello(self, rid: bytes, fields: tuple, now: float, address: str) -> None:
+    def _hello(self, rid: bytes, fields: tuple, now: float, address: str, first: Any = None) -> None:
         _, version, nonce, rid_is_ident = fields
         if version != wire.LINK_VERSION:
             text = "link protocol version %d is not supported (this side speaks %d)" % (
@@ -93,7 +107,11 @@ class Listener:
             self._send_control(rid, wire.encode_link(wire.LinkKind.REFUSE, "version", text))
             self.sink._problem("error", "%s refused %r: %s" % (self.endpoint, rid[:60], text))
             return
+        if self._ident_refused(rid, first, rid if rid_is_ident else None, address):
+            return
         outcome = self.sessions.hello(rid, nonce, now, address, rid_is_ident)
+        if self.guard is not None:
+            self.guard.session_started(rid, first)
         self._send_control(rid, wire.encode_link(wire.LinkKind.WELCOME, wire.LINK_VERSION, nonce))
         if outcome.ended is not None:
             self._disconnected(outcome.ended)
@@ -101,25 +119,42 @@ class Listener:
             log.info("accept %s %r from %s", outcome.started, _ident_text(rid), address or self.endpoint)
             self.sink._connected(outcome.started, self)
 
+    def _ident_refused(self, reply_rid: bytes, first: Any, claimed: Optional[bytes],
+                       address: str) -> bool:
+        """CurveZMQ: refuse (REFUSE "ident", logged) a claimed ident the client's key may not use."""
+        if self.guard is None:
+            return False
+        ident = _ident_text(claimed) if claimed is not None else None
+        refused = self.guard.refusal(first, ident)
+        if refused is None:
+            return False
+        text, key = refused
+        self._send_control(reply_rid, wire.encode_link(wire.LinkKind.REFUSE, "ident", text))
+        self.sink._problem("error", "%s refused the peer at %s with CURVE key %s claiming ident %r: %s"
+                           % (self.endpoint, address or "?", curve.short_key(key), ident, text))
+        return True
+
     def _on_monitor(self, now: float) -> None:
         swept = False
         while True:
             try:
-                event, _ = sockets.read_monitor_event(self.monitor)
+                event, value, _ = sockets.read_monitor_event_value(self.monitor)
             except zmq.Again:
                 return
             if event == zmq.EVENT_DISCONNECTED and not swept:
                 swept = True  # some peer's connection ended; ZeroMQ does not say which
                 for session in self.sessions:
                     self._ping(session.rid)
-            elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-                self.sink._problem("error", "%s: a peer failed authentication and was refused"
-                                   % self.endpoint)
+            elif event != zmq.EVENT_DISCONNECTED:  # a failed handshake: say why (rate-limited)
+                self.failures.log((event, value), "%s: %s" % (
+                    self.endpoint, curve.describe_failure(event, value, listening=True)))
 
     # -- duplicate routing ids -------------------------------------------------------
 
-    def _probe(self, probe_rid: bytes, fields: tuple, now: float, address: str) -> None:
+    def _probe(self, probe_rid: bytes, fields: tuple, now: float, address: str, first: Any = None) -> None:
         target = fields[2]
+        if self._ident_refused(probe_rid, first, target, address):
+            return
         if self.sessions.by_rid(target) is None:
             status = "wait" if self._reachable(target) else "retry"
             self._answer_probe(probe_rid, status, "no live session for this ident")
@@ -182,6 +217,8 @@ class Listener:
     # -- sessions ending -------------------------------------------------------------
 
     def _end(self, rid: bytes) -> None:
+        if self.guard is not None:
+            self.guard.session_ended(rid)
         conn_id = self.sessions.end(rid)
         if conn_id is not None:
             self._disconnected(conn_id)
@@ -239,3 +276,8 @@ class Listener:
             self.sink._unregister(self.router)
             self.sink._unregister(self.monitor)
             sockets.close(self.router, self.monitor, linger_ms=sockets.BYE_LINGER_MS)
+            self._release_guard()
+
+    def _release_guard(self) -> None:
+        if self.guard is not None:
+            self.guard.close()  # the last secure listener of the process stops the ZAP handler

@@ -14,7 +14,8 @@ BYE_LINGER_MS = 300  # long enough to flush a BYE, short enough not to hold a de
 MONITORED_DEALER = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
-MONITORED_ROUTER = zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+MONITORED_ROUTER = (zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 
 
 def context() -> zmq.Context:
@@ -75,9 +76,16 @@ def monitor(sock: zmq.Socket, events: int) -> zmq.Socket:
 
 def read_monitor_event(monitor_sock: zmq.Socket) -> Tuple[int, str]:
     """``(event, endpoint)`` of the next pending monitor event (NOBLOCK)."""
+    event, _, endpoint = read_monitor_event_value(monitor_sock)
+    return event, endpoint
+
+
+def read_monitor_event_value(monitor_sock: zmq.Socket) -> Tuple[int, int, str]:
+    """``(event, value, endpoint)`` of the next pending monitor event (NOBLOCK)."""
     event = parse_monitor_message(monitor_sock.recv_multipart(zmq.NOBLOCK))
     endpoint = event.get("endpoint", b"")
-    return event["event"], endpoint.decode("utf-8", "replace") if isinstance(endpoint, bytes) else str(endpoint)
+    return (event["event"], int(event.get("value", 0)),
+            endpoint.decode("utf-8", "replace") if isinstance(endpoint, bytes) else str(endpoint))
 
 
 def close(sock: zmq.Socket, monitor_sock: Optional[zmq.Socket] = None, linger_ms: int = 0) -> None:

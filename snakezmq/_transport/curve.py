@@ -1,0 +1,238 @@
+"""CurveZMQ plumbing: the process's ZAP handler, the listener's key/ident checks, handshake failures.
+
+ZeroMQ has one ZAP endpoint per context (``inproc://zeromq.zap.01``) and snakezmq
+uses one context per process, so one pyzmq ``ThreadAuthenticator`` serves every
+secure listener of every Link. Each ``CurveConfig`` has its own ZAP domain, and
+the authenticator's curve callback asks the config of that domain whether a key
+is allowed. The authenticator thread starts with the first secure listener and
+is stopped (and joined) when the last one closes (``del_listener`` / ``cleanup``).
+
+The ZAP User-Id is pyzmq's default: the client's public key in Z85. The listener
+looks the ident binding up in its own config, so two listeners with different
+allowlists in one process never mix, and log lines can name the key.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+import zmq
+from zmq.auth.thread import ThreadAuthenticator
+
+from . import sockets
+
+log = logging.getLogger("snakezmq.link")
+START_RETRY = 2.0  #: seconds to wait for a just-stopped authenticator's endpoint to be released
+REPEAT_AFTER = 60.0  #: the same failure is logged at ERROR at most this often
+
+
+class RateLimit:
+    """At most one ERROR line per key per ``REPEAT_AFTER`` seconds; repeats are counted."""
+
+    def __init__(self) -> None:
+        self._seen: Dict[Any, List[float]] = {}  # key -> [last reported, suppressed count]
+        self._lock = threading.Lock()
+
+    def allow(self, key: Any) -> Optional[str]:
+        """None: suppress this report; else a suffix counting the suppressed ones ("" if none)."""
+        now = time.monotonic()
+        with self._lock:
+            seen = self._seen.get(key)
+            if seen is not None and now - seen[0] < REPEAT_AFTER:
+                seen[1] += 1
+                return None
+            repeats = int(seen[1]) if seen is not None else 0
+            self._seen[key] = [now, 0]
+            if len(self._seen) > 4096:  # bounded: forget the oldest entries
+                for old in sorted(self._seen, key=lambda k: self._seen[k][0])[:2048]:
+                    del self._seen[old]
+        return " (%d more times since the last report)" % repeats if repeats else ""
+
+    def log(self, key: Any, text: str) -> None:
+        suffix = self.allow(key)
+        if suffix is None:
+            log.debug("%s", text)
+        else:
+            log.error("%s%s", text, suffix)
+
+
+def short_key(key: Any) -> str:
+    """The first 8 characters of a key's Z85 text, for log lines."""
+    if not key:
+        return "(no key)"
+    text = key.decode("ascii", "replace") if isinstance(key, bytes) else str(key)
+    return text[:8] + "..."
+
+
+# -- the ZAP handler --------------------------------------------------------------------
+
+
+class _Domain:
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.users = 0
+        self.endpoints: List[str] = []
+
+
+class _ZapService:
+    """The process's ZAP handler and the configs it answers for (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._auth: Optional[ThreadAuthenticator] = None
+        self._domains: Dict[str, _Domain] = {}
+        self._denied = RateLimit()
+
+    def acquire(self, config: Any) -> None:
+        with self._lock:
+            if self._auth is None:
+                self._auth = _start_authenticator()
+            domain = self._domains.get(config.zap_domain)
+            if domain is None:
+                domain = self._domains[config.zap_domain] = _Domain(config)
+                # pyzmq's dict of providers only grows while this authenticator runs:
+                # removing an entry could race with its thread.
+                self._auth.configure_curve_callback(config.zap_domain, self)
+            domain.users += 1
+
+    def bound(self, config: Any, endpoint: str) -> None:
+        with self._lock:
+            self._domains[config.zap_domain].endpoints.append(endpoint)
+
+    def release(self, config: Any, endpoint: Optional[str]) -> None:
+        with self._lock:
+            domain = self._domains.get(config.zap_domain)
+            if domain is None:
+                return
+            domain.users -= 1
+            if endpoint in domain.endpoints:
+                domain.endpoints.remove(endpoint)
+            if domain.users <= 0:
+                del self._domains[config.zap_domain]
+            auth = self._auth if not self._domains else None
+            if auth is not None:
+                self._auth = None
+        if auth is not None:
+            auth.stop()  # joins the thread
+
+    def running(self) -> bool:
+        with self._lock:
+            return self._auth is not None and self._auth.is_alive()
+
+    def callback(self, domain_name: str, key: bytes) -> bool:
+        """pyzmq's curve callback (runs in the authenticator thread; never raises)."""
+        try:
+            with self._lock:
+                domain = self._domains.get(domain_name)
+                endpoints = ", ".join(domain.endpoints) if domain is not None else ""
+            if domain is not None and domain.config.allows_key(key):
+                return True
+            self._denied.log((domain_name, key), "%s: refused a client with CURVE key %s: not in the "
+                             "listener's allowed client keys; it gets nothing through"
+                             % (endpoints or "listener", short_key(key)))
+        except Exception:  # an exception would kill the authenticator thread
+            log.exception("ZAP callback failed; refusing the client")
+        return False
+
+
+def _start_authenticator() -> ThreadAuthenticator:
+    deadline = time.monotonic() + START_RETRY
+    while True:
+        auth = ThreadAuthenticator(sockets.context())
+        try:
+            auth.start()
+            return auth
+        except zmq.ZMQError as exc:
+            if auth.zap_socket is not None:
+                auth.zap_socket.close(linger=0)
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            if time.monotonic() > deadline:
+                raise RuntimeError("cannot start snakezmq's ZAP authenticator: another ZAP handler "
+                                   "(a zmq.auth authenticator?) already runs on the process's "
+                                   "ZeroMQ context (zmq.Context.instance())") from exc
+        time.sleep(0.002)  # a just-stopped authenticator's inproc endpoint is released asynchronously
+
+
+ZAP = _ZapService()
+
+
+# -- the listener's checks ----------------------------------------------------------------
+
+
+def user_id(frame: Any) -> Optional[str]:
+    """The ZAP User-Id (client key, Z85) of a received frame; None when there is none."""
+    try:
+        return frame.get("User-Id") or None
+    except (zmq.ZMQError, AttributeError, TypeError):
+        return None
+
+
+class CurveGuard:
+    """A secure listener's share of the ZAP handler, and its ident-to-key checks."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.endpoint: Optional[str] = None
+        self._session_keys: Dict[bytes, Optional[str]] = {}  # routing id -> key of its session
+        ZAP.acquire(config)
+
+    def bound(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        ZAP.bound(self.config, endpoint)
+
+    def close(self) -> None:
+        if self.config is not None:
+            ZAP.release(self.config, self.endpoint)
+            self.config = None
+
+    def refusal(self, frame: Any, ident: Optional[str]) -> Optional[Tuple[str, str]]:
+        """None if the frame's key may use ``ident``; else (text for the peer, key for the log)."""
+        key = user_id(frame)
+        text = self.config.ident_refusal(key, ident)
+        return None if text is None else (text, key or "")
+
+    def session_started(self, rid: bytes, frame: Any) -> None:
+        self._session_keys[rid] = user_id(frame)
+
+    def session_ended(self, rid: bytes) -> None:
+        self._session_keys.pop(rid, None)
+
+    def same_key(self, rid: bytes, frame: Any) -> bool:
+        """False when ``rid`` has a session and this frame came with another key (a stranger)."""
+        if rid not in self._session_keys:
+            return True
+        return self._session_keys[rid] == user_id(frame)
+
+
+# -- handshake failures seen by socket monitors ---------------------------------------------
+
+_MISMATCH = getattr(zmq, "PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH", 0x11000002)
+_CRYPTO = getattr(zmq, "PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC", 0x11000001)
+
+
+def describe_failure(event: int, value: int, listening: bool) -> str:
+    """Why a ZMTP handshake failed, in words (monitor event and value)."""
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        if listening:
+            return "a client's CURVE key is not allowed (ZAP status %d); it was refused" % value
+        return ("the listener refused this side's CURVE key (ZAP status %d): add this key's public "
+                "certificate to the listener's allowed clients" % value)
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == _MISMATCH:
+        if listening:
+            return ("a client connected with another security mechanism than this listener "
+                    "(no CURVE key, or CURVE to a plaintext listener); it was refused")
+        return ("the listener uses another security mechanism (CurveZMQ on one side only); "
+                "both sides need a CurveConfig, or neither")
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == _CRYPTO:
+        if listening:
+            return ("a client's CURVE handshake failed to decrypt: it uses a wrong server public "
+                    "key (or sent corrupt data); it was refused")
+        return "the CURVE handshake failed to decrypt: is server_public_key the listener's key?"
+    if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and not listening:
+        return ("the connection handshake failed: the listener closed it (errno %d); with a "
+                "CurveConfig this usually means server_public_key is not the listener's key" % value)
+    return "connection handshake failed (ZeroMQ monitor event %d, value %#x)" % (event, value)
