@@ -8,9 +8,11 @@ import importlib
 import threading
 import time
 import types
-from typing import Callable, Iterable, List
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import pytest
+
+from compat_helpers import Peer, RawEnd
 
 BACKENDS = ["snakemq", "snakezmq"]
 
@@ -61,6 +63,33 @@ class Links:
         messaging = self.backend.messaging.Messaging(ident, "", packeter, storage)
         return link, packeter, messaging
 
+    def cleanup(self, link) -> None:
+        """``link.cleanup()`` now, and no pumping or second cleanup of it afterwards."""
+        self.created.remove(link)
+        link.cleanup()
+
+    def raw(self) -> "RawEnd":
+        return RawEnd(self)
+
+    def peer(self, ident: str, storage=None) -> "Peer":
+        return Peer(self, ident, storage)
+
+    def pair(self, server: str = "server", client: str = "client") -> "Tuple[Peer, Peer]":
+        """A listening and a connecting Messaging peer, connected to each other."""
+        listener, connector = self.peer(server), self.peer(client)
+        connector.connect(listener.listen())
+        self.pump(lambda: client in listener.connected and server in connector.connected,
+                  what="%s and %s to connect" % (server, client))
+        return listener, connector
+
+    def pump(self, until: Callable[[], bool], timeout: float = 5.0, what: str = "condition",
+             only: Optional[Iterable[object]] = None) -> None:
+        """``pump()`` over ``only`` or every link this test created and did not clean up."""
+        pump(self.created if only is None else only, until, timeout, what)
+
+    def pump_for(self, seconds: float, only: Optional[Iterable[object]] = None) -> None:
+        pump_for(self.created if only is None else only, seconds)
+
     def cleanup_all(self) -> None:
         for link in self.created:
             try:
@@ -108,3 +137,4 @@ def run_thread(target: Callable[[], None], timeout: float = 10.0) -> threading.T
 def join_thread(thread: threading.Thread, timeout: float = 10.0) -> None:
     thread.join(timeout)
     assert not thread.is_alive(), "thread did not finish within %.1fs" % timeout
+

@@ -1,0 +1,127 @@
+"""Helpers for the compat battery (importable from test modules; conftest.py builds on them)."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+
+if TYPE_CHECKING:
+    from conftest import Links
+
+
+def record(obj: object, *names: str) -> Dict[str, List[tuple]]:
+    """Subscribe to callback attributes with ``.add``; returns name: [args of each call]."""
+    events: Dict[str, List[tuple]] = {}
+    for name in names:
+        calls: List[tuple] = []
+        events[name] = calls
+        getattr(obj, name).add(lambda *args, _calls=calls: _calls.append(args))
+    return events
+
+
+def live(connects: List[tuple], disconnects: List[tuple]) -> List[tuple]:
+    """Connect events not followed by a disconnect of the same conn id."""
+    gone = [args[0] for args in disconnects]
+    return [args for args in connects if args[0] not in gone]
+
+
+class RawEnd:
+    """A bare Link that records its callbacks and sends whole buffers despite partial writes."""
+
+    def __init__(self, links: Links) -> None:
+        self.link = links.new()
+        self.events = record(self.link, "on_connect", "on_disconnect", "on_recv")
+        self._unsent: Dict[Any, bytes] = {}
+        self.link.on_ready_to_send.add(self._ready_to_send)
+
+    @property
+    def conns(self) -> List[Any]:
+        return [args[0] for args in live(self.events["on_connect"], self.events["on_disconnect"])]
+
+    def received(self, conn_id: Any) -> bytes:
+        return b"".join(data for conn, data in self.events["on_recv"] if conn == conn_id)
+
+    def send(self, conn_id: Any, data: bytes) -> None:
+        self._unsent[conn_id] = data
+        self.link.send(conn_id, data)
+
+    def _ready_to_send(self, conn_id: Any, last_send_size: int) -> None:
+        rest = self._unsent.pop(conn_id, b"")[last_send_size:]
+        if rest:
+            self.send(conn_id, rest)
+
+
+class Peer:
+    """Link + Packeter + Messaging with recorded Messaging callbacks."""
+
+    def __init__(self, links: Links, ident: str, storage=None) -> None:
+        self.backend = links.backend
+        self.ident = ident
+        self.link, self.packeter, self.messaging = links.stack(ident, storage)
+        self.events = record(self.messaging, "on_connect", "on_disconnect", "on_message_recv",
+                             "on_message_sent", "on_message_drop", "on_error")
+
+    @property
+    def connected(self) -> Dict[str, Any]:
+        """ident: conn_id of the connections that are up now."""
+        return {ident: conn for conn, ident in live(self.events["on_connect"],
+                                                    self.events["on_disconnect"])}
+
+    def received(self, ident: Optional[str] = None) -> List[Any]:
+        return [message for _, sender, message in self.events["on_message_recv"]
+                if ident is None or sender == ident]
+
+    def data(self, ident: Optional[str] = None) -> List[bytes]:
+        return [message.data for message in self.received(ident)]
+
+    def listen(self) -> Tuple[str, int]:
+        return self.link.add_listener(("127.0.0.1", 0))
+
+    def connect(self, address: Tuple[str, int], reconnect_interval: float = 0.2):
+        return self.link.add_connector(address, reconnect_interval=reconnect_interval)
+
+    def send(self, ident: str, data: bytes = b"x", ttl: Optional[float] = 600, flags: int = 0,
+             uuid: Optional[bytes] = None):
+        message = self.backend.message.Message(data, ttl=ttl, flags=flags, uuid=uuid)
+        self.messaging.send_message(ident, message)
+        return message
+
+
+class LoopThread:
+    """Runs ``link.loop()`` in a background thread until ``stop()``; re-raises loop errors."""
+
+    def __init__(self, link: Any, poll_timeout: float = 0.05) -> None:
+        self.link = link
+        self.poll_timeout = poll_timeout
+        self.errors: List[BaseException] = []
+        self._stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                self.link.loop(poll_timeout=self.poll_timeout, runtime=0.2)
+        except BaseException as exc:  # reported by stop()
+            self.errors.append(exc)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop and wake until the thread ends (snakemq ignores a stop() before loop())."""
+        self._stopping.set()
+        deadline = time.monotonic() + timeout
+        while self.thread.is_alive() and time.monotonic() < deadline:
+            self.link.stop()
+            self.link.wakeup_poll()
+            self.thread.join(0.05)
+        assert not self.thread.is_alive(), "loop thread did not stop within %.1fs" % timeout
+        if self.errors:
+            raise self.errors[0]
+
+
+def wait_for(until: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    """Wait (without pumping: loops run in threads) until ``until()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(0.01)
