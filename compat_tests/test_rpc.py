@@ -110,6 +110,14 @@ def make_service(rpc: Any) -> Any:
             self.release = threading.Event()
             self.lock = threading.Lock()
             self.calls = 0
+            self.blocked: List[threading.Thread] = []  #: server threads that ran a blocking method
+
+        def finish(self) -> None:
+            """Release blocked methods and wait until their threads (and replies) are done."""
+            self.release.set()
+            for thread in self.blocked:
+                thread.join(WAIT)
+                assert not thread.is_alive(), "a server method did not finish"
 
         def add(self, a: int, b: int) -> int:
             return a + b
@@ -127,6 +135,7 @@ def make_service(rpc: Any) -> Any:
             return threading.Lock()  # pickle raises TypeError
 
         def slow(self) -> str:
+            self.blocked.append(threading.current_thread())
             self.started.set()
             self.release.wait(WAIT)
             return "slow"
@@ -137,6 +146,7 @@ def make_service(rpc: Any) -> Any:
                 self.calls += 1
                 first = self.calls == 1
             if first:
+                self.blocked.append(threading.current_thread())
                 self.started.set()
                 self.release.wait(WAIT)
                 return "first"
@@ -180,7 +190,7 @@ class Pair:
 def pair(backend, sides):
     pair = Pair(backend, sides)
     yield pair
-    pair.service.release.set()  # let blocked server methods finish
+    pair.service.finish()  # before the loops stop and the links are cleaned up
 
 
 def in_thread(func: Callable[[], Any]) -> Callable[[], Any]:

@@ -252,9 +252,16 @@ class RpcServer:
         if problem:
             self.log.error("ident=%r sent a malformed request (%s)", ident, problem)
             return
-        thread = threading.Thread(target=self.call_method, args=(ident, params), daemon=True,
+        thread = threading.Thread(target=self._run_request, args=(ident, params), daemon=True,
                                   name="rpc:%s.%s" % (params["object"], params["method"]))
         thread.start()
+
+    def _run_request(self, ident: str, params: Dict[str, Any]) -> None:
+        try:
+            self.call_method(ident, params)
+        except Exception:  # e.g. the Link was cleaned up meanwhile: log, never kill the thread noisily
+            self.log.exception("request %s.%s from ident=%r: cannot send the reply",
+                               params["object"], params["method"], ident)
 
     def call_method(self, ident: str, params: Dict[str, Any]) -> None:
         """Run one request (in its own thread) and send the reply of a regular call."""
@@ -272,7 +279,7 @@ class RpcServer:
         if is_call:
             try:
                 self.send_return(ident, params["req_id"], result)
-            except Exception as exc:  # unencodable result: the client gets the PickleError
+            except self.pickler.PickleError as exc:  # unencodable result: the client gets this
                 self.send_exception(ident, params["req_id"], exc)
 
     def _find_method(self, object_name: str, method_name: str) -> Callable[..., Any]:
