@@ -492,8 +492,9 @@ class RpcClient:
             if call.ident == ident:
                 call.ready.notify()
 
-    def on_recv(self, dummy_conn_id: str, ident: str, message: Message) -> None:
+    def on_recv(self, dummy_conn_id: str, dummy_ident: str, message: Message) -> None:
         """ReceiveHook callback: hand a reply to its waiting call (late replies are dropped)."""
+        ident = dummy_ident  # snakemq's parameter name, kept for signature parity
         try:
             reply = self.pickler.loads(message.data[len(REPLY_PREFIX):])
         except Exception as exc:  # codec boundary: pickle raises almost anything on garbage
