@@ -57,6 +57,7 @@ class Peer:
     def __init__(self, links: Links, ident: str, storage=None) -> None:
         self.backend = links.backend
         self.ident = ident
+        self.address: Optional[Tuple[str, int]] = None
         self.link, self.packeter, self.messaging = links.stack(ident, storage)
         self.events = record(self.messaging, "on_connect", "on_disconnect", "on_message_recv",
                              "on_message_sent", "on_message_drop", "on_error")
@@ -75,7 +76,9 @@ class Peer:
         return [message.data for message in self.received(ident)]
 
     def listen(self) -> Tuple[str, int]:
-        return self.link.add_listener(("127.0.0.1", 0))
+        """Listen on a free port of 127.0.0.1; the address is also kept in ``self.address``."""
+        self.address = self.link.add_listener(("127.0.0.1", 0))
+        return self.address
 
     def connect(self, address: Tuple[str, int], reconnect_interval: float = 0.2):
         return self.link.add_connector(address, reconnect_interval=reconnect_interval)
