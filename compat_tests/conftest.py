@@ -8,7 +8,7 @@ import importlib
 import threading
 import time
 import types
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Iterable, List, Optional, Tuple
 
 import pytest
 
@@ -137,4 +137,3 @@ def run_thread(target: Callable[[], None], timeout: float = 10.0) -> threading.T
 def join_thread(thread: threading.Thread, timeout: float = 10.0) -> None:
     thread.join(timeout)
     assert not thread.is_alive(), "thread did not finish within %.1fs" % timeout
-

@@ -33,7 +33,7 @@ def test_add_listener_returns_ip_and_real_port_usable_by_add_connector(links):
 
 
 def test_connect_fires_on_connect_on_both_sides(links):
-    listener, connector, key = raw_pair(links)
+    listener, connector, _ = raw_pair(links)
     assert len(listener.conns) == len(connector.conns) == 1
     links.pump_for(0.2)
     assert len(listener.events["on_connect"]) == len(connector.events["on_connect"]) == 1
