@@ -51,12 +51,12 @@ class RateLimit:
                     del self._seen[old]
         return " (%d more times since the last report)" % repeats if repeats else ""
 
-    def log(self, key: Any, text: str) -> None:
+    def log(self, key: Any, text: str, level: int = logging.ERROR) -> None:
         suffix = self.allow(key)
         if suffix is None:
             log.debug("%s", text)
         else:
-            log.error("%s%s", text, suffix)
+            log.log(level, "%s%s", text, suffix)
 
 
 def short_key(key: Any) -> str:
@@ -212,6 +212,13 @@ class CurveGuard:
 
 _MISMATCH = getattr(zmq, "PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH", 0x11000002)
 _CRYPTO = getattr(zmq, "PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC", 0x11000001)
+
+
+def failure_level(event: int, value: int) -> int:
+    """ERROR for security failures (key refused, mechanism mismatch, decryption); else WARNING."""
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH or value in (_MISMATCH, _CRYPTO):
+        return logging.ERROR
+    return logging.WARNING
 
 
 def describe_failure(event: int, value: int, listening: bool) -> str:

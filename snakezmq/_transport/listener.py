@@ -147,7 +147,8 @@ class Listener:
                     self._ping(session.rid)
             elif event != zmq.EVENT_DISCONNECTED:  # a failed handshake: say why (rate-limited)
                 self.failures.log((event, value), "%s: %s" % (
-                    self.endpoint, curve.describe_failure(event, value, listening=True)))
+                    self.endpoint, curve.describe_failure(event, value, listening=True)),
+                    curve.failure_level(event, value))
 
     # -- duplicate routing ids -------------------------------------------------------
 

@@ -407,3 +407,35 @@ def test_ssl_config_message_shows_the_two_replacing_lines(links):
         assert "CurveZMQ" in text and "zmq.auth.create_certificates" in text
         assert "curve = snakezmq.security.CurveConfig.from_files(" in text
         assert "link.%s(address, ssl_config=curve)" % method in text
+
+
+# -- the examples ---------------------------------------------------------------------------------
+
+
+def test_secure_examples_exchange_a_message_each_way(tmp_path):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    examples = os.path.join(root, "examples")
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    subprocess.run([sys.executable, os.path.join(examples, "make_keys.py"), str(tmp_path / "keys")],
+                   check=True, env=env, capture_output=True, timeout=60)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    # 8 s: a client that tried before the server was bound retries after 3 to 6 s (libzmq adds jitter)
+    args = ["8", port, str(tmp_path / "keys")]
+    server = subprocess.Popen([sys.executable, os.path.join(examples, "secure_server.py")] + args,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        client_out = subprocess.run([sys.executable, os.path.join(examples, "secure_client.py")] + args,
+                                    env=env, capture_output=True, text=True, timeout=60)
+        server_out, _ = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate(timeout=10)
+    assert "client received" in client_out.stderr and "from: server" in client_out.stderr
+    assert "server received" in server_out and "from: client" in server_out
+    assert "ERROR" not in client_out.stderr + server_out
