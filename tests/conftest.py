@@ -170,6 +170,14 @@ class Peer:
         self._drain()
         return [e for e in self.events if e["event"] == kind]
 
+    def drain(self) -> List[Dict[str, Any]]:
+        """Every event so far (``events``, after reading what arrived)."""
+        self._drain()
+        return self.events
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
     def wait_for(self, predicate: Callable[[List[Dict[str, Any]]], Any], links: Any = (),
                  timeout: float = 10.0, what: str = "peer event") -> Any:
         """Pump ``links`` (a ``Links`` tracker or a list) until ``predicate(self.events)`` holds."""
