@@ -213,7 +213,8 @@ class Messaging:
                 % (version, wire.MESSAGING_VERSION))
             return self._report(conn_id, raise_close, close=True)
         announced = getattr(self.packeter.link, "_peer_ident", lambda c: None)(conn_id)
-        if not ident or len(ident) > MAX_IDENT_LENGTH or (announced is not None and announced != ident):
+        if (not ident or len(ident) > MAX_IDENT_LENGTH or ident.startswith("\x00")
+                or "\ufffd" in ident or (announced is not None and announced != ident)):
             error = SnakeMQNoIdent("peer identified as %r (routing id %r); idents must be 1..%d "
                                    "characters and match the routing id"
                                    % (ident[:80], announced, MAX_IDENT_LENGTH))

@@ -234,7 +234,10 @@ class Listener:
         session = self.sessions.by_conn(conn_id)
         if session is None or not session.rid_is_ident:
             return None
-        return session.rid.decode("utf-8", "replace")
+        try:
+            return session.rid.decode("utf-8")
+        except UnicodeDecodeError:
+            return "\ufffd"  # no valid ident can match it: Messaging refuses the peer
 
     def close_conn(self, conn_id: str, now: float) -> None:
         session = self.sessions.by_conn(conn_id)
@@ -276,6 +279,10 @@ class Listener:
         finally:  # a raising on_disconnect must not leak the sockets
             self.sink._unregister(self.router)
             self.sink._unregister(self.monitor)
+            try:
+                self.router.unbind(self.endpoint)  # free the port now, not when libzmq gets to it
+            except zmq.ZMQError:
+                pass
             sockets.close(self.router, self.monitor, linger_ms=sockets.BYE_LINGER_MS)
             self._release_guard()
 

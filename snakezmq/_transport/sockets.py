@@ -1,7 +1,9 @@
 """Create and configure snakezmq's ZeroMQ sockets: every socket option lives here."""
 from __future__ import annotations
 
+import errno
 import os
+import time
 from typing import Optional, Tuple
 
 import zmq
@@ -53,7 +55,9 @@ def make_dealer(routing_id: bytes, reconnect_interval: float,
     # IMMEDIATE: never queue frames for a connection that is not up, so a new
     # session never receives stale frames of the previous one.
     sock.immediate = 1
-    sock.reconnect_ivl = max(1, int(reconnect_interval * 1000))
+    # libzmq adds a random delay of up to one more interval to each retry: halve
+    # it so retries come on average every reconnect_interval, at most 1x apart.
+    sock.reconnect_ivl = max(1, int(reconnect_interval * 500))
     if security is not None:
         security.apply_client(sock)  # type: ignore[attr-defined]
     return sock
@@ -64,9 +68,24 @@ def random_routing_id(prefix: bytes) -> bytes:
     return prefix + os.urandom(8).hex().encode()
 
 
+BIND_RETRY_SECONDS = 1.0
+
+
 def bind(sock: zmq.Socket, endpoint: str) -> str:
-    """Bind and return the real endpoint (port 0 / ``*`` resolved)."""
-    sock.bind(endpoint)
+    """Bind and return the real endpoint (port 0 / ``*`` resolved).
+
+    A port released by a socket closed an instant ago is freed by libzmq's I/O
+    thread slightly later, so EADDRINUSE is retried briefly (snakemq re-binds at once).
+    """
+    deadline = time.monotonic() + BIND_RETRY_SECONDS
+    while True:
+        try:
+            sock.bind(endpoint)
+            break
+        except zmq.ZMQError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
     last = sock.last_endpoint
     return last.decode() if isinstance(last, bytes) else last
 

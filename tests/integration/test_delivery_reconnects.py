@@ -124,10 +124,6 @@ def test_listener_socket_restarted_under_a_live_sender(links, peers):
     assert stats(receiver, links=links)["uuids"]["tx"] == N_MESSAGES
 
 
-@pytest.mark.xfail(strict=True, raises=zmq.ZMQError, reason=(
-    "BUG: del_listener()/cleanup() return before ZeroMQ released the port, so add_listener() "
-    "on the same address right after raises ZMQError EADDRINUSE now and then (snakemq 1.6 "
-    "closes its socket synchronously and re-binds at once)"))
 @pytest.mark.parametrize("how", ["del_listener", "cleanup"])
 def test_listener_readded_at_once(links, peers, how):
     """snakemq code that re-creates a listener on the same port (same Link, or a new one)."""

@@ -297,10 +297,6 @@ def hang_up_server() -> Any:
     server.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a connector retries up to 2 x reconnect_interval apart, not within reconnect_interval: "
-    "sockets.py make_dealer sets ZMQ_RECONNECT_IVL = reconnect_interval and libzmq adds a random "
-    "jitter of [0, ZMQ_RECONNECT_IVL) to every retry (stream_connecter_base get_new_reconnect_ivl)"))
 def test_connector_retries_within_reconnect_interval(links, hang_up_server):
     """What "reconnected within reconnect_interval" rests on: the gap between two attempts."""
     address, accepted = hang_up_server

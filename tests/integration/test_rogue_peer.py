@@ -448,16 +448,6 @@ def test_listener_refuses_wrong_messaging_version(site, zctx, caplog):
     site.traffic.check()
 
 
-BUG_RID_NOT_UTF8 = pytest.mark.xfail(strict=True, reason=(
-    "BUG: a routing id that is not UTF-8 is decoded with errors='replace' "
-    "(listener.py peer_ident) and an IDENT of U+FFFD characters matches it: accepted"))
-BUG_RID_ZERO = pytest.mark.xfail(strict=True, reason=(
-    "BUG: a routing id starting with a zero byte (libzmq's reserved namespace) is "
-    "accepted as an ident (listener.py _hello / messaging.py _recv_ident)"))
-BUG_IDENT_ZERO = pytest.mark.xfail(strict=True, reason=(
-    "BUG/MISSING: an IDENT starting with a zero byte is accepted (messaging.py _recv_ident "
-    "checks only empty/length/routing id)"))
-
 BAD_IDENTS = [
     pytest.param(b"rogue", True, "", SnakeMQNoIdent, id="empty IDENT"),
     pytest.param(None, False, "", SnakeMQNoIdent, id="empty IDENT, libzmq's routing id"),
@@ -467,11 +457,11 @@ BAD_IDENTS = [
     pytest.param(None, False, "r" * 51, SnakeMQNoIdent, id="51 characters in IDENT"),
     pytest.param(b"rogue", True, "server2", SnakeMQNoIdent, id="IDENT differs from the routing id"),
     pytest.param(None, False, "legit", DuplicateIdent, id="IDENT of the connected legit peer"),
-    pytest.param(b"\xff\xfe", True, "\ufffd\ufffd", SnakeMQNoIdent, marks=BUG_RID_NOT_UTF8,
+    pytest.param(b"\xff\xfe", True, "\ufffd\ufffd", SnakeMQNoIdent,
                  id="routing id not UTF-8"),
-    pytest.param(b"\x00abc", True, "\x00abc", SnakeMQNoIdent, marks=BUG_RID_ZERO,
+    pytest.param(b"\x00abc", True, "\x00abc", SnakeMQNoIdent,
                  id="routing id starts with a zero byte"),
-    pytest.param(None, False, "\x00abc", SnakeMQNoIdent, marks=BUG_IDENT_ZERO,
+    pytest.param(None, False, "\x00abc", SnakeMQNoIdent,
                  id="IDENT starts with a zero byte"),
 ]
 
