@@ -95,7 +95,7 @@ def test_messages_round_trip(items):
         WireMessage(3 + i, m.uuid, ttl, m.flags, m.data) for i, (m, ttl) in enumerate(items)]
 
 
-@pytest.mark.parametrize("packet, kind", zip(VALID_PACKETS, MessagingKind))
+@pytest.mark.parametrize("packet, kind", list(zip(VALID_PACKETS, MessagingKind)))
 def test_messaging_kind(packet, kind):
     assert wire.messaging_kind(packet) is kind
 
