@@ -23,7 +23,7 @@ from __future__ import annotations
 import collections
 import heapq
 import itertools
-from typing import Any, Deque, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Deque, Dict, Iterator, List, NamedTuple, Optional
 
 WINDOW = 4096  #: messages in flight per destination
 WINDOW_BYTES = 32 * 1024 * 1024  #: payload bytes in flight per destination (a larger message goes alone)
@@ -42,13 +42,18 @@ class MessageDropped(NamedTuple):
 class Entry:
     """A queued message with its ttl bookkeeping and (once sent) its sequence number."""
 
-    __slots__ = ("message", "ttl", "charged_at", "seq")
+    __slots__ = ("message", "ttl", "charged_at", "seq", "deadline")
 
     def __init__(self, message: Any, ttl: Optional[float], now: float) -> None:
         self.message = message
         self.ttl = ttl  #: remaining seconds as of ``charged_at`` (None: never expires)
         self.charged_at = now
         self.seq = 0  #: 0 = not sent yet; -1 = dropped
+        self.deadline = 0.0  #: when it expires, while its destination is away
+
+    def __lt__(self, other: "Entry") -> bool:
+        # Entries are their own expiry-heap items: no tuple, float and counter per message.
+        return self.deadline < other.deadline
 
     def remaining(self, now: float, away_since: Optional[float]) -> Optional[float]:
         if self.ttl is None or away_since is None:
@@ -66,7 +71,7 @@ class PeerQueue:
         self.inflight_bytes = 0
         self.away_since: Optional[float] = now  #: None while connected
         self.next_seq = 1
-        self.expiry: List[Tuple[float, int, Entry]] = []  #: heap, only while away
+        self.expiry: List[Entry] = []  #: heap by deadline, only while away
         self.dropped_in_pending = 0
         self.waiting_reported = False  #: "nobody with this ident is connected" was reported
 
@@ -86,7 +91,6 @@ class Outbox:
         self.window = window
         self.window_bytes = window_bytes
         self.queues: Dict[str, PeerQueue] = {}
-        self._tiebreak = itertools.count()
 
     def queue(self, ident: str, now: float) -> PeerQueue:
         queue = self.queues.get(ident)
@@ -102,7 +106,8 @@ class Outbox:
         entry = Entry(message, message.ttl, now)
         queue.pending.append(entry)
         if queue.away_since is not None and entry.ttl is not None:
-            heapq.heappush(queue.expiry, (now + entry.ttl, next(self._tiebreak), entry))
+            entry.deadline = now + entry.ttl
+            heapq.heappush(queue.expiry, entry)
         return []
 
     def peer_connected(self, ident: str, now: float) -> List[MessageDropped]:
@@ -128,7 +133,8 @@ class Outbox:
         for entry in queue.pending:
             entry.charged_at = now
             if entry.ttl is not None and entry.seq >= 0:
-                queue.expiry.append((now + entry.ttl, next(self._tiebreak), entry))
+                entry.deadline = now + entry.ttl
+                queue.expiry.append(entry)
         heapq.heapify(queue.expiry)
         return self.expire_queue(queue, now)
 
@@ -172,15 +178,15 @@ class Outbox:
         """Drop every message whose ttl ran out while its destination is away."""
         dropped: List[MessageDropped] = []
         for queue in list(self.queues.values()):
-            if queue.expiry and queue.expiry[0][0] < now:
+            if queue.expiry and queue.expiry[0].deadline < now:
                 dropped += self.expire_queue(queue, now)
         return dropped
 
     def expire_queue(self, queue: PeerQueue, now: float) -> List[MessageDropped]:
         dropped = []
         heap = queue.expiry
-        while heap and heap[0][0] < now:
-            entry = heapq.heappop(heap)[2]
+        while heap and heap[0].deadline < now:
+            entry = heapq.heappop(heap)
             if entry.seq >= 0:
                 entry.seq = -1
                 queue.dropped_in_pending += 1
@@ -203,7 +209,8 @@ class Outbox:
         return found
 
     def next_deadline(self) -> float:
-        return min((q.expiry[0][0] for q in self.queues.values() if q.expiry), default=float("inf"))
+        return min((q.expiry[0].deadline for q in self.queues.values() if q.expiry),
+                   default=float("inf"))
 
     def ttl_now(self, entry: Entry, ident: str, now: float) -> Optional[float]:
         queue = self.queues.get(ident)
