@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
@@ -84,6 +85,10 @@ class Link:
         self._on_error = Callback()
 
         self._do_loop = False
+        #: held by the thread running loop(): another thread may use the sockets only when it is free
+        self._loop_lock = threading.RLock()
+        self._loop_thread: Optional[int] = None
+        self._wake_soon = False  #: the loop thread asked for another pass without blocking
         self._conn_counter = 0
         self._poller = zmq.Poller()
         self._handlers: Dict[Any, Callable[[float], None]] = {}
@@ -181,7 +186,10 @@ class Link:
 
     def wakeup_poll(self) -> None:
         """Thread-safe: make a blocked ``loop()`` poll return at once."""
-        self._wakeup.wake()
+        if self._loop_thread == threading.get_ident():
+            self._wake_soon = True  # called from a callback: the next poll must not block
+        else:
+            self._wakeup.wake()
 
     def stop(self) -> None:
         """Interrupt the loop (from a callback or another thread). No cleanup."""
@@ -217,22 +225,40 @@ class Link:
         :param count: return after this many polls that had events (None: no limit)
         :param runtime: return after about this many seconds (None: no limit)
         """
-        self._do_loop = True
-        start = time.monotonic()
-        while self._do_loop and count != 0:
-            timeout = poll_timeout
-            if runtime is not None:
-                left = runtime - (time.monotonic() - start)
-                if left < 0:
-                    break
-                timeout = min(timeout, left)
-            if self._run_once(timeout) and count is not None:
-                count -= 1
-        self._do_loop = False
+        with self._loop_lock:
+            outer_thread, self._loop_thread = self._loop_thread, threading.get_ident()
+            self._do_loop = True
+            start = time.monotonic()
+            try:
+                while self._do_loop and count != 0:
+                    timeout = poll_timeout
+                    if runtime is not None:
+                        left = runtime - (time.monotonic() - start)
+                        if left < 0:
+                            break
+                        timeout = min(timeout, left)
+                    if self._run_once(timeout) and count is not None:
+                        count -= 1
+            finally:
+                self._do_loop = False
+                self._loop_thread = outer_thread
+
+    def _run_if_idle(self, action: Callable[[], None]) -> bool:
+        """Run ``action`` now if this thread may use the sockets: no other thread is in
+        ``loop()``. Lets ``send_message`` send a backlog before the loop runs (pipelining)."""
+        if not self._loop_lock.acquire(blocking=False):
+            return False
+        try:
+            if not self._cleaned_up:
+                action()
+        finally:
+            self._loop_lock.release()
+        return True
 
     def _run_once(self, poll_timeout: float) -> bool:
         now = time.monotonic()
-        if self._ready_to_send:
+        if self._ready_to_send or self._wake_soon:
+            self._wake_soon = False
             timeout = 0.0
         else:
             timeout = max(MIN_POLL_TIMEOUT, min(poll_timeout, self._next_deadline() - now))

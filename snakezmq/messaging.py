@@ -16,11 +16,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from . import message as message_module  # noqa: F401  (snakemq code uses snakemq.message after importing messaging)
 from ._core import wire
 from ._core.dedup import DeliveredLog
-from ._core.outbox import Entry, MessageDropped, MessageSent, Outbox
+from ._core.outbox import Entry, MessageDropped, Outbox
 from .callbacks import Callback
 from .exceptions import (DuplicateIdent, NoConnection, PacketTooLarge, SnakeMQException,
                          SnakeMQIncompatibleProtocol, SnakeMQNoIdent)
-from .message import FLAG_PERSISTENT, Message
+from .message import FLAG_PERSISTENT, Message, received_message
 from .queues import QueuesManager
 from .storage import QueuesStorageBase, write_batch
 
@@ -30,6 +30,11 @@ BATCH_BYTES = 256 * 1024  #: payload bytes per MESSAGES packet (a larger message
 MAX_WIRE_TTL = 0xFFFFFFFE
 MESSAGE_OVERHEAD = 128  #: MESSAGES packet bytes besides one message's data, at most
 UNCLAIMED_GRACE = 5.0  #: warn about messages waiting this long for an ident nobody connected as
+#: a MESSAGES packet with at least this many messages (or bytes) is acknowledged as soon as it is
+#: delivered, so the sender refills its window while we work; smaller ones at the end of the loop
+#: pass, riding on a reply when there is one
+ACK_AT_ONCE_COUNT = 16
+ACK_AT_ONCE_BYTES = 64 * 1024
 
 
 class PeerState:
@@ -119,7 +124,15 @@ class Messaging:
         with self._lock:
             if self._is_stored(message):
                 self._storage.push(ident, message)  # type: ignore[union-attr]
-            self._pending_drops += self._outbox.push(ident, message, now)
+            dropped = self._outbox.push(ident, message, now)
+            if dropped:
+                self._pending_drops += dropped
+            backlog = len(self._outbox.queues[ident].pending)
+        conn_id = self._conn_by_ident.get(ident)
+        if conn_id is not None and backlog % BATCH_COUNT == 0:
+            # A full batch is waiting: send it now if the loop is not running in another thread.
+            if self._run_if_idle(lambda: self._send_sendable(ident, conn_id)):
+                return
         self.packeter.link.wakeup_poll()
 
     def _is_stored(self, message: Message) -> bool:
@@ -134,7 +147,7 @@ class Messaging:
 
     def _flush(self, now: float) -> List[MessageDropped]:
         """Send what the window allows to every connected ident; return expired messages."""
-        batches: List[Tuple[str, List[Tuple[int, List[Tuple[Message, Optional[int]]]]]]] = []
+        sendable: List[Tuple[str, List[Entry]]] = []
         with self._lock:
             dropped, self._pending_drops = self._pending_drops, []
             dropped += self._outbox.expire(now)
@@ -142,16 +155,37 @@ class Messaging:
             for ident, conn_id in self._conn_by_ident.items():
                 entries = self._outbox.take_sendable(ident)
                 if entries:
-                    batches.append((conn_id, _batch(entries)))
+                    sendable.append((conn_id, entries))
         for ident in unclaimed:
             self.log.warning("messages for ident %r have waited %.0f s: no peer with that ident is "
                              "connected (connected idents: %s); check the peers' identifiers and "
                              "addresses", ident, UNCLAIMED_GRACE,
                              ", ".join(repr(i) for i in sorted(self._conn_by_ident)) or "none")
-        for conn_id, packets in batches:
-            for first_seq, items in packets:
-                self._send(conn_id, wire.encode_messages(first_seq, items))
+        for conn_id, entries in sendable:
+            self._send_entries(conn_id, entries)
         return dropped
+
+    def _send_sendable(self, ident: str, conn_id: str) -> None:
+        """Send what the window allows to ``ident`` (the caller may use the sockets)."""
+        with self._lock:
+            entries = self._outbox.take_sendable(ident)
+        if entries:
+            self._send_entries(conn_id, entries)
+
+    def _send_entries(self, conn_id: str, entries: List[Entry]) -> None:
+        """Entries in MESSAGES packets; the first carries the ack we owe this peer, if any."""
+        peer = self._peers.get(conn_id)
+        ack = 0
+        if peer is not None:
+            ack, peer.ack_due = peer.ack_due, 0
+        for first_seq, batch in _batch(entries):
+            self._send(conn_id, wire.encode_messages(first_seq, [entry.message for entry in batch],
+                                                     [_wire_ttl(entry) for entry in batch], ack))
+            ack = 0
+
+    def _run_if_idle(self, action: Callable[[], None]) -> bool:
+        run_if_idle = getattr(self.packeter.link, "_run_if_idle", None)
+        return run_if_idle is not None and run_if_idle(action)
 
     def _send(self, conn_id: str, packet: bytes) -> None:
         try:
@@ -235,23 +269,36 @@ class Messaging:
     def _recv_messages(self, conn_id: str, peer: PeerState, packet: bytes) -> None:
         if peer.ident is None:
             raise SnakeMQNoIdent("conn %s sent messages before identifying itself" % conn_id)
+        batch = wire.decode_messages(packet)
+        if batch.ack:
+            self._acknowledged(conn_id, peer.ident, batch.ack)
+        count = len(batch.uuids)
+        if not count:
+            return
         ident, incarnation = peer.ident, peer.incarnation
         delivered = self._delivered
-        last_seq = delivered.last_seq(ident, incarnation)
-        on_message_recv = self.on_message_recv
+        skip = max(0, delivered.last_seq(ident, incarnation) + 1 - batch.first_seq)  # resent ones
+        last_seq = batch.first_seq + count - 1
         first_error: Optional[BaseException] = None
-        for seq, uuid, ttl, flags, data in wire.decode_messages(packet):
-            if seq <= last_seq:
-                continue  # a retransmission of something already delivered
-            last_seq = seq
-            if flags & FLAG_PERSISTENT and not delivered.first_time_persistent(uuid):
-                continue  # resent by a restarted sender
-            try:
-                on_message_recv(conn_id, ident, Message(data, ttl, flags, uuid))
-            except Exception as exc:  # deliver the rest of the batch, then raise like snakemq
-                first_error = first_error or exc
-        delivered.record(ident, incarnation, last_seq)
-        peer.ack_due = last_seq
+        if skip < count:
+            delivered.record(ident, incarnation, last_seq)
+            datas, ttls, flags, uuids = (batch.datas[skip:], batch.ttls[skip:], batch.flags[skip:],
+                                         batch.uuids[skip:])
+            messages = map(received_message, datas, ttls, flags, uuids)
+            if any(map(FLAG_PERSISTENT.__and__, flags)):  # a restarted sender resends these
+                messages = (m for m in messages if not m.flags & FLAG_PERSISTENT
+                            or delivered.first_time_persistent(m.uuid))
+            on_message_recv = self.on_message_recv
+            for message in messages:
+                try:
+                    on_message_recv(conn_id, ident, message)
+                except Exception as exc:  # deliver the rest of the batch, then raise like snakemq
+                    first_error = first_error or exc
+        if count >= ACK_AT_ONCE_COUNT or len(packet) >= ACK_AT_ONCE_BYTES:
+            peer.ack_due = 0
+            self._send(conn_id, wire.encode_ack(last_seq))
+        else:
+            peer.ack_due = last_seq
         if first_error is not None:
             raise first_error
 
@@ -259,22 +306,29 @@ class Messaging:
         upto_seq = wire.decode_ack(packet)
         if peer.ident is None:
             raise SnakeMQNoIdent("conn %s acknowledged before identifying itself" % conn_id)
+        self._acknowledged(conn_id, peer.ident, upto_seq)
+
+    def _acknowledged(self, conn_id: str, ident: str, upto_seq: int) -> None:
         with self._lock:
-            sent = self._outbox.acknowledge(peer.ident, upto_seq)
-        self._forget_stored([event.message for event in sent])
-        for event in sent:
-            self.on_message_sent(conn_id, event.ident, event.message.uuid)
+            sent = self._outbox.acknowledge(ident, upto_seq)
+        if not sent:
+            return
+        self._forget_stored(sent)
+        on_message_sent = self.on_message_sent
+        for message in sent:
+            on_message_sent(conn_id, ident, message.uuid)
 
     # -- the loop pass -----------------------------------------------------------------------------
 
     def _on_link_loop_pass(self) -> None:
         now = time.monotonic()
         self._manage_pings(now)
+        dropped = self._flush(now)  # carries the acks we owe to peers we send to
         for conn_id, peer in list(self._peers.items()):
             if peer.ack_due:
                 upto, peer.ack_due = peer.ack_due, 0
                 self._send(conn_id, wire.encode_ack(upto))
-        self._dispatch_drops(self._flush(now))
+        self._dispatch_drops(dropped)
 
     def _manage_pings(self, now: float) -> None:
         if self.keepalive_interval is None:
@@ -333,10 +387,10 @@ def _wire_ttl(entry: Entry) -> Optional[int]:
     return None if entry.ttl is None else min(int(entry.ttl), MAX_WIRE_TTL)
 
 
-def _batch(entries: List[Entry]) -> List[Tuple[int, List[Tuple[Message, Optional[int]]]]]:
+def _batch(entries: List[Entry]) -> List[Tuple[int, List[Entry]]]:
     """Group entries into MESSAGES packets: consecutive seqs, bounded count and bytes."""
-    packets: List[Tuple[int, List[Tuple[Message, Optional[int]]]]] = []
-    items: List[Tuple[Message, Optional[int]]] = []
+    packets: List[Tuple[int, List[Entry]]] = []
+    items: List[Entry] = []
     first_seq = expected = size = 0
     for entry in entries:
         length = len(entry.message.data)
@@ -345,7 +399,7 @@ def _batch(entries: List[Entry]) -> List[Tuple[int, List[Tuple[Message, Optional
             items = []
         if not items:
             first_seq, size = entry.seq, 0
-        items.append((entry.message, _wire_ttl(entry)))
+        items.append(entry)
         size += length
         expected = entry.seq + 1
     if items:

@@ -29,11 +29,6 @@ WINDOW = 4096  #: messages in flight per destination
 WINDOW_BYTES = 32 * 1024 * 1024  #: payload bytes in flight per destination (a larger message goes alone)
 
 
-class MessageSent(NamedTuple):
-    ident: str
-    message: Any
-
-
 class MessageDropped(NamedTuple):
     ident: str
     message: Any
@@ -161,17 +156,18 @@ class Outbox:
             taken.append(entry)
         return taken
 
-    def acknowledge(self, ident: str, upto_seq: int) -> List[MessageSent]:
-        """The peer has every message up to ``upto_seq``: they are sent."""
+    def acknowledge(self, ident: str, upto_seq: int) -> List[Any]:
+        """The peer has every message up to ``upto_seq``: returns those messages, now sent."""
         queue = self.queues.get(ident)
-        sent: List[MessageSent] = []
-        if queue is None:
-            return sent
+        if queue is None or not queue.inflight or queue.inflight[0].seq > upto_seq:
+            return []
         inflight = queue.inflight
-        while inflight and inflight[0].seq <= upto_seq:
-            entry = inflight.popleft()
-            queue.inflight_bytes -= len(entry.message.data)
-            sent.append(MessageSent(ident, entry.message))
+        count = min(upto_seq - inflight[0].seq + 1, len(inflight))  # if the seqs are consecutive
+        if inflight[count - 1].seq > upto_seq:  # gaps: messages that expired while away
+            count = sum(1 for entry in itertools.islice(inflight, count) if entry.seq <= upto_seq)
+        popleft = inflight.popleft
+        sent = [popleft().message for _ in range(count)]
+        queue.inflight_bytes -= sum(map(len, [message.data for message in sent]))
         return sent
 
     def expire(self, now: float) -> List[MessageDropped]:

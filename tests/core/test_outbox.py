@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from snakezmq._core.outbox import MessageDropped, MessageSent, Outbox
+from snakezmq._core.outbox import MessageDropped, Outbox
 from snakezmq.message import Message
 
 PEER = "bob"
@@ -160,9 +160,9 @@ def test_acknowledge_is_cumulative():
     box = connected_box(*messages)
     box.take_sendable(PEER)
     assert box.acknowledge(PEER, 0) == []
-    assert box.acknowledge(PEER, 2) == [MessageSent(PEER, m) for m in messages[:2]]
+    assert box.acknowledge(PEER, 2) == messages[:2]
     assert box.acknowledge(PEER, 2) == [] and box.acknowledge(PEER, 1) == []  # repeated, older
-    assert box.acknowledge(PEER, 99) == [MessageSent(PEER, m) for m in messages[2:]]
+    assert box.acknowledge(PEER, 99) == messages[2:]
     assert box.acknowledge("nobody", 5) == []
     assert len(box.queues[PEER]) == 0 and box.queues[PEER].inflight_bytes == 0
 
@@ -181,6 +181,20 @@ def test_disconnect_requeues_inflight_in_front_keeping_seqs():
     assert seqs(box.take_sendable(PEER)) == [2, 3, 4]  # retransmit first, in order
     box.acknowledge(PEER, 4)
     assert seqs(box.take_sendable(PEER)) == [5]
+
+
+def test_acknowledge_with_gaps_in_flight():
+    """Messages that expired while away leave gaps in the resent seqs; acks still count right."""
+    keep, expiring = [msg(ttl=None) for _ in range(3)], [msg(ttl=1) for _ in range(2)]
+    box = connected_box(keep[0], expiring[0], keep[1], expiring[1], keep[2])
+    assert seqs(box.take_sendable(PEER)) == [1, 2, 3, 4, 5]
+    box.peer_disconnected(PEER, 0)
+    assert len(box.expire(2)) == 2
+    box.peer_connected(PEER, 3)
+    assert seqs(box.take_sendable(PEER)) == [1, 3, 5]
+    assert box.acknowledge(PEER, 4) == keep[:2]
+    assert box.queues[PEER].inflight_bytes == 1
+    assert box.acknowledge(PEER, 5) == keep[2:]
 
 
 def test_dropped_entries_are_compacted():

@@ -53,7 +53,14 @@ WIRE_MESSAGES = [(Message(b"hello", uuid=b"u" * 16), 5),
                  (Message(b"", uuid=b"e"), None),
                  (Message(b"x" * 3000, flags=FLAG_PERSISTENT | 0xFFFF0000), 0),
                  (Message(b"\x00last"), wire.UINT32_MAX)]
-VALID_PACKETS = [wire.encode_ident("alice", NONCE), wire.encode_messages(3, WIRE_MESSAGES),
+
+
+def encode(first_seq, items, ack=0):
+    """A MESSAGES packet from ``(message, wire_ttl)`` pairs."""
+    return wire.encode_messages(first_seq, [m for m, _ in items], [ttl for _, ttl in items], ack)
+
+
+VALID_PACKETS = [wire.encode_ident("alice", NONCE), encode(3, WIRE_MESSAGES, ack=9),
                  wire.encode_ack(7), wire.PING_PACKET, wire.PONG_PACKET]  # in MessagingKind order
 
 
@@ -91,8 +98,11 @@ def test_ack_round_trip(seq):
 
 @pytest.mark.parametrize("items", [WIRE_MESSAGES, WIRE_MESSAGES[1:2], []], ids=["several", "one", "none"])
 def test_messages_round_trip(items):
-    assert wire.decode_messages(wire.encode_messages(3, items)) == [
+    decoded = wire.decode_messages(encode(3, items, ack=7))
+    assert (decoded.first_seq, decoded.ack) == (3, 7)
+    assert decoded.messages() == [
         WireMessage(3 + i, m.uuid, ttl, m.flags, m.data) for i, (m, ttl) in enumerate(items)]
+    assert all(type(data) is bytes for data in decoded.datas)
 
 
 @pytest.mark.parametrize("packet, kind", list(zip(VALID_PACKETS, MessagingKind)))
@@ -103,11 +113,12 @@ def test_messaging_kind(packet, kind):
 @settings(FUZZ, max_examples=50)
 @given(st.lists(st.tuples(st.binary(min_size=1, max_size=16), st.none() | st.integers(0, wire.UINT32_MAX),
                           st.integers(0, wire.UINT32_MAX), st.binary(max_size=40)), max_size=8),
-       st.integers(0, 2 ** 62))
-def test_messages_round_trip_property(items, first_seq):
+       st.integers(0, 2 ** 62), st.integers(0, 2 ** 62))
+def test_messages_round_trip_property(items, first_seq, ack):
     pairs = [(Message(data, flags=flags, uuid=uuid), ttl) for uuid, ttl, flags, data in items]
-    assert wire.decode_messages(wire.encode_messages(first_seq, pairs)) == [
-        WireMessage(first_seq + i, *item) for i, item in enumerate(items)]
+    decoded = wire.decode_messages(encode(first_seq, pairs, ack))
+    assert decoded.ack == ack
+    assert decoded.messages() == [WireMessage(first_seq + i, *item) for i, item in enumerate(items)]
 
 
 # -- malformed input: one case per class ----------------------------------------------------------
@@ -154,6 +165,13 @@ def test_malformed_link(frames):
 
 
 UUID = b"u" * 16
+
+
+def column_packet(uuid=UUID, ttl=None, flags=0, length=0, payload=b""):
+    """A one-message MESSAGES packet with the given (possibly invalid) column values."""
+    return messages_packet([1, 0, [uuid], [ttl], [flags], [length]], payload)
+
+
 BAD_PACKETS = {
     "kind: empty packet": (wire.messaging_kind, b""),
     "kind: unknown 0x00": (wire.messaging_kind, b"\x00"),
@@ -182,23 +200,26 @@ BAD_PACKETS = {
     "messages: empty header": (wire.decode_messages, b"\x02\x00\x00\x00\x00"),
     "messages: truncated header msgpack": (wire.decode_messages, b"\x02\x00\x00\x00\x02\x92\x01"),
     "messages: header not an array": (wire.decode_messages, messages_packet({"n": 0})),
-    "messages: header too short": (wire.decode_messages, messages_packet([1])),
-    "messages: seq not an int": (wire.decode_messages, messages_packet(["1", 0])),
-    "messages: negative count": (wire.decode_messages, messages_packet([1, -1])),
-    "messages: count above fields": (wire.decode_messages, messages_packet([1, 2, UUID, None, 0, 0])),
-    "messages: count below fields": (wire.decode_messages, messages_packet([1, 0, UUID, None, 0, 0])),
-    "messages: uuid too long": (wire.decode_messages, messages_packet([1, 1, b"u" * 17, None, 0, 0])),
-    "messages: uuid empty": (wire.decode_messages, messages_packet([1, 1, b"", None, 0, 0])),
-    "messages: uuid as str": (wire.decode_messages, messages_packet([1, 1, "u", None, 0, 0])),
-    "messages: ttl beyond uint32": (wire.decode_messages, messages_packet([1, 1, UUID, 2 ** 32, 0, 0])),
-    "messages: negative ttl": (wire.decode_messages, messages_packet([1, 1, UUID, -1, 0, 0])),
-    "messages: float ttl": (wire.decode_messages, messages_packet([1, 1, UUID, 1.5, 0, 0])),
-    "messages: flags beyond uint32": (wire.decode_messages, messages_packet([1, 1, UUID, None, 2 ** 32, 0])),
-    "messages: negative flags": (wire.decode_messages, messages_packet([1, 1, UUID, None, -1, 0])),
-    "messages: negative length": (wire.decode_messages, messages_packet([1, 1, UUID, None, 0, -1], b"x")),
-    "messages: length beyond payload": (wire.decode_messages, messages_packet([1, 1, UUID, None, 0, 5], b"abc")),
-    "messages: trailing bytes": (wire.decode_messages, messages_packet([1, 1, UUID, None, 0, 1], b"abc")),
-    "messages: trailing bytes, no messages": (wire.decode_messages, messages_packet([1, 0], b"x")),
+    "messages: header too short": (wire.decode_messages, messages_packet([1, 0, [], [], []])),
+    "messages: seq not an int": (wire.decode_messages, messages_packet(["1", 0, [], [], [], []])),
+    "messages: negative ack": (wire.decode_messages, messages_packet([1, -1, [], [], [], []])),
+    "messages: column not an array": (wire.decode_messages, messages_packet([1, 0, UUID, [None], [0], [0]])),
+    "messages: columns of different lengths": (
+        wire.decode_messages, messages_packet([1, 0, [UUID, UUID], [None], [0], [0]])),
+    "messages: uuid too long": (wire.decode_messages, column_packet(uuid=b"u" * 17)),
+    "messages: uuid empty": (wire.decode_messages, column_packet(uuid=b"")),
+    "messages: uuid as str": (wire.decode_messages, column_packet(uuid="u")),
+    "messages: ttl beyond uint32": (wire.decode_messages, column_packet(ttl=2 ** 32)),
+    "messages: negative ttl": (wire.decode_messages, column_packet(ttl=-1)),
+    "messages: float ttl": (wire.decode_messages, column_packet(ttl=1.5)),
+    "messages: bool ttl": (wire.decode_messages, column_packet(ttl=True)),
+    "messages: flags beyond uint32": (wire.decode_messages, column_packet(flags=2 ** 32)),
+    "messages: negative flags": (wire.decode_messages, column_packet(flags=-1)),
+    "messages: negative length": (wire.decode_messages, column_packet(length=-1, payload=b"x")),
+    "messages: length beyond payload": (wire.decode_messages, column_packet(length=5, payload=b"abc")),
+    "messages: trailing bytes": (wire.decode_messages, column_packet(length=1, payload=b"abc")),
+    "messages: trailing bytes, no messages": (
+        wire.decode_messages, messages_packet([1, 0, [], [], [], []], b"x")),
     "messages: deep nesting": (wire.decode_messages, framed(deep(100000))),
 }
 

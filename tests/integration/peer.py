@@ -36,7 +36,9 @@ For delivery tests with many messages:
   received) and ``uuids`` (distinct uuids among them) per sender.
 - ``{"cmd": "pause", "seconds": S}``: stop running the loop (ZeroMQ's own
   threads keep receiving) until ``{"cmd": "resume"}`` or S seconds passed;
-  ``paused`` and ``resumed`` lines.
+  ``paused`` and ``resumed`` lines. ``--pause-on-connect S`` does the same as
+  soon as the first peer's Messaging connects (a slow receiver, with no race
+  against a fast sender).
 """
 from __future__ import annotations
 
@@ -139,6 +141,9 @@ def main() -> int:
     parser.add_argument("--storage", default=None)
     parser.add_argument("--recv-summary", action="store_true")
     parser.add_argument("--die-after", type=int, default=None)
+    parser.add_argument("--pause-on-connect", type=float, default=None,
+                        help="stop running the loop for this many seconds (or until resume) "
+                             "as soon as the first peer identifies itself")
     args = parser.parse_args()
 
     logger = logging.getLogger("snakezmq")
@@ -245,6 +250,13 @@ def main() -> int:
         resume.set()
         link.stop()
 
+    if args.pause_on_connect is not None:
+        def pause_on_first_connect(conn_id: str, ident: str) -> None:
+            messaging.on_connect.remove(pause_on_first_connect)
+            state["pause"] = args.pause_on_connect
+            link.stop()
+
+        messaging.on_connect.add(pause_on_first_connect)
     threading.Thread(target=read_commands, daemon=True).start()
     deadline = time.monotonic() + args.max_runtime
     while state["quit"] is None and time.monotonic() < deadline:

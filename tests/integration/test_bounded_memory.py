@@ -36,10 +36,10 @@ def test_absent_then_slow_peer_never_gets_more_than_a_window(links, peers):
         peak[0] = max(peak[0], len(outbox_queue.inflight))
 
     link.on_loop_pass.add(sample)
-    receiver = peers("--ident", "rx", "--connect", "%s:%d" % (host, port), "--recv-summary")
+    # A slow receiver: its loop stops as soon as it has connected.
+    receiver = peers("--ident", "rx", "--connect", "%s:%d" % (host, port), "--recv-summary",
+                     "--pause-on-connect", "20")
     received = Received(receiver)
-    receiver.wait_event("connect", links, ident="tx")
-    receiver.command(cmd="pause", seconds=20)  # a slow receiver: its loop stops
     receiver.wait_event("paused", links)
     at_pause = received.count("tx")
 
