@@ -17,5 +17,9 @@ class Callback:
         self.callbacks.remove(func)
 
     def __call__(self, *args: Any, **kwargs: Any) -> None:
-        for callback in list(self.callbacks):
+        callbacks = self.callbacks
+        if len(callbacks) == 1:  # the common case, without copying the list
+            callbacks[0](*args, **kwargs)
+            return
+        for callback in list(callbacks):
             callback(*args, **kwargs)

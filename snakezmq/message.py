@@ -28,31 +28,28 @@ class Message:
         self.data = data
         self.ttl = None if ttl is None else float(ttl)
         self.flags = flags
-        self.uuid = (uuid or _new_uuid())[:MAX_UUID_LENGTH]
+        if uuid:
+            self.uuid = uuid[:MAX_UUID_LENGTH]
+        else:  # as snakemq, b"" too; 8 random bytes per process, then a counter: no system call
+            self.uuid = _uuid_prefix + next(_uuid_counter).to_bytes(8, "big")
 
     def __repr__(self) -> str:
         return "<%s id=%X uuid=%r ttl=%r len=%i>" % (
             self.__class__.__name__, id(self), self.uuid, self.ttl, len(self.data))
 
 
-class _UuidSource:
-    """16-byte uuids: 8 random bytes per process, then a counter (as unique as uuid4
-    for our use, at a fraction of the cost of a system call per message)."""
-
-    def __init__(self) -> None:
-        self.reseed()
-
-    def reseed(self) -> None:
-        self.prefix = os.urandom(8)
-        self.counter = itertools.count(int.from_bytes(os.urandom(4), "big"))  # next() is atomic
-
-    def __call__(self) -> bytes:
-        return self.prefix + (next(self.counter) & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
+def _reseed_uuids() -> None:
+    """New uuid prefix and counter start (at import, and in a forked child)."""
+    global _uuid_prefix, _uuid_counter
+    _uuid_prefix = os.urandom(8)
+    _uuid_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))  # next() is atomic
 
 
-_new_uuid = _UuidSource()
+_uuid_prefix = b""
+_uuid_counter = itertools.count()
+_reseed_uuids()
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_uuid.reseed)  # a forked child must not repeat its parent's
+    os.register_at_fork(after_in_child=_reseed_uuids)
 
 
 _new_message = Message.__new__

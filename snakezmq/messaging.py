@@ -120,19 +120,21 @@ class Messaging:
         limit = getattr(self.packeter, "max_packet_size", None)
         if limit is not None and len(message.data) + MESSAGE_OVERHEAD > limit:
             raise PacketTooLarge(len(message.data) + MESSAGE_OVERHEAD, limit)
-        now = time.monotonic()
+        outbox = self._outbox
         with self._lock:
-            if self._is_stored(message):
-                self._storage.push(ident, message)  # type: ignore[union-attr]
-            dropped = self._outbox.push(ident, message, now)
+            if self._storage is not None and self._is_stored(message):
+                self._storage.push(ident, message)
+            dropped = outbox.push(ident, message, time.monotonic())
             if dropped:
                 self._pending_drops += dropped
-            backlog = len(self._outbox.queues[ident].pending)
-        conn_id = self._conn_by_ident.get(ident)
-        if conn_id is not None and backlog % BATCH_COUNT == 0:
-            # A full batch is waiting: send it now if the loop is not running in another thread.
-            if self._run_if_idle(lambda: self._send_sendable(ident, conn_id)):
-                return
+            backlog = outbox.backlog(ident)
+        if backlog > 1 and not dropped:
+            # An earlier message already woke the loop, which has not taken the queue yet
+            # (or its window is full, and the acks will wake it). A full batch is sent
+            # now if the loop is not running in another thread (pipelining).
+            if backlog % BATCH_COUNT == 0 and ident in self._conn_by_ident:
+                self._run_if_idle(lambda: self._send_sendable(ident))
+            return
         self.packeter.link.wakeup_poll()
 
     def _is_stored(self, message: Message) -> bool:
@@ -165,8 +167,11 @@ class Messaging:
             self._send_entries(conn_id, entries)
         return dropped
 
-    def _send_sendable(self, ident: str, conn_id: str) -> None:
+    def _send_sendable(self, ident: str) -> None:
         """Send what the window allows to ``ident`` (the caller may use the sockets)."""
+        conn_id = self._conn_by_ident.get(ident)
+        if conn_id is None:
+            return
         with self._lock:
             entries = self._outbox.take_sendable(ident)
         if entries:
@@ -179,8 +184,10 @@ class Messaging:
         if peer is not None:
             ack, peer.ack_due = peer.ack_due, 0
         for first_seq, batch in _batch(entries):
+            wire_ttls = [None if entry.ttl is None else min(int(entry.ttl), MAX_WIRE_TTL)
+                         for entry in batch]  # snakemq's rule: the remaining ttl, truncated
             self._send(conn_id, wire.encode_messages(first_seq, [entry.message for entry in batch],
-                                                     [_wire_ttl(entry) for entry in batch], ack))
+                                                     wire_ttls, ack))
             ack = 0
 
     def _run_if_idle(self, action: Callable[[], None]) -> bool:
@@ -382,13 +389,13 @@ class _StoredTtl:
         self.uuid, self.ttl, self.data, self.flags = uuid, ttl, b"", FLAG_PERSISTENT
 
 
-def _wire_ttl(entry: Entry) -> Optional[int]:
-    """snakemq's rule: the remaining ttl, truncated to whole seconds."""
-    return None if entry.ttl is None else min(int(entry.ttl), MAX_WIRE_TTL)
-
-
 def _batch(entries: List[Entry]) -> List[Tuple[int, List[Entry]]]:
     """Group entries into MESSAGES packets: consecutive seqs, bounded count and bytes."""
+    if entries[-1].seq - entries[0].seq == len(entries) - 1:  # no gaps (the usual case)
+        sizes = [len(entry.message.data) for entry in entries]
+        starts = range(0, len(entries), BATCH_COUNT)
+        if all(sum(sizes[start:start + BATCH_COUNT]) <= BATCH_BYTES for start in starts):
+            return [(entries[start].seq, entries[start:start + BATCH_COUNT]) for start in starts]
     packets: List[Tuple[int, List[Entry]]] = []
     items: List[Entry] = []
     first_seq = expected = size = 0

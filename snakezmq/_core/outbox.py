@@ -20,6 +20,7 @@ Not thread-safe: the caller (Messaging) holds its lock.
 """
 from __future__ import annotations
 
+import bisect
 import collections
 import heapq
 import itertools
@@ -95,15 +96,25 @@ class Outbox:
 
     def push(self, ident: str, message: Any, now: float) -> List[MessageDropped]:
         """Queue ``message``; a ttl <= 0 message for an absent peer is dropped at once."""
-        queue = self.queue(ident, now)
-        if queue.away_since is not None and message.ttl is not None and message.ttl <= 0:
+        queue = self.queues.get(ident)
+        if queue is None:
+            queue = self.queue(ident, now)
+        ttl = message.ttl
+        if queue.away_since is None or ttl is None:
+            queue.pending.append(Entry(message, ttl, now))
+            return []
+        if ttl <= 0:
             return [MessageDropped(ident, message)]
-        entry = Entry(message, message.ttl, now)
+        entry = Entry(message, ttl, now)
+        entry.deadline = now + ttl
         queue.pending.append(entry)
-        if queue.away_since is not None and entry.ttl is not None:
-            entry.deadline = now + entry.ttl
-            heapq.heappush(queue.expiry, entry)
+        heapq.heappush(queue.expiry, entry)
         return []
+
+    def backlog(self, ident: str) -> int:
+        """How many messages for ``ident`` wait to be sent (not in flight)."""
+        queue = self.queues.get(ident)
+        return len(queue.pending) - queue.dropped_in_pending if queue is not None else 0
 
     def peer_connected(self, ident: str, now: float) -> List[MessageDropped]:
         """Charge the absence to every queued ttl and drop what ran out (snakemq's order)."""
@@ -136,8 +147,36 @@ class Outbox:
     def take_sendable(self, ident: str) -> List[Entry]:
         """Entries that may go out now (window permitting), in order, moved to in-flight."""
         queue = self.queues.get(ident)
-        if queue is None or queue.away_since is not None:
+        if queue is None or queue.away_since is not None or not queue.pending:
             return []
+        if queue.dropped_in_pending:
+            return self._take_skipping_dropped(queue)
+        room = min(self.window - len(queue.inflight), len(queue.pending))
+        if room <= 0:
+            return []
+        popleft = queue.pending.popleft
+        taken = [popleft() for _ in range(room)]
+        sizes = [len(entry.message.data) for entry in taken]
+        size = sum(sizes)
+        if queue.inflight_bytes + size > self.window_bytes:  # keep what does not fit
+            fits = bisect.bisect_right(list(itertools.accumulate(sizes)),
+                                       self.window_bytes - queue.inflight_bytes)
+            fits = fits or (0 if queue.inflight else 1)  # a message larger than the window goes alone
+            queue.pending.extendleft(reversed(taken[fits:]))
+            del taken[fits:]
+            size = sum(sizes[:fits])
+        next_seq = queue.next_seq
+        for entry in taken:
+            if not entry.seq:  # a resent entry keeps its number
+                entry.seq = next_seq
+                next_seq += 1
+        queue.next_seq = next_seq
+        queue.inflight.extend(taken)
+        queue.inflight_bytes += size
+        return taken
+
+    def _take_skipping_dropped(self, queue: PeerQueue) -> List[Entry]:
+        """take_sendable, one entry at a time, when dropped entries sit among the pending ones."""
         taken = []
         while queue.pending and len(queue.inflight) < self.window:
             entry = queue.pending[0]

@@ -2,6 +2,7 @@
 import math
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from snakezmq._core.outbox import MessageDropped, Outbox
 from snakezmq.message import Message
@@ -139,6 +140,24 @@ def test_window_bytes(sizes, takes):
         assert box.take_sendable(PEER) == []
         box.acknowledge(PEER, taken[-1].seq)
     assert got == takes
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(st.lists(st.integers(0, 30), max_size=40), st.integers(1, 8), st.integers(1, 60),
+       st.lists(st.integers(0, 12), min_size=1, max_size=6))
+def test_take_sendable_fast_path_matches_one_by_one(sizes, window, window_bytes, acks):
+    """The batch path of take_sendable takes exactly what the one-by-one path takes."""
+    messages = [msg(size=size) for size in sizes]
+    boxes = [connected_box(*messages, window=window, window_bytes=window_bytes) for _ in range(2)]
+    fast, slow = boxes
+    for ack in acks:
+        taken_fast = fast.take_sendable(PEER)
+        taken_slow = slow._take_skipping_dropped(slow.queues[PEER])
+        assert seqs(taken_fast) == seqs(taken_slow)
+        assert fast.queues[PEER].inflight_bytes == slow.queues[PEER].inflight_bytes
+        assert len(fast.queues[PEER].pending) == len(slow.queues[PEER].pending)
+        upto = fast.queues[PEER].next_seq - 1 - ack
+        assert fast.acknowledge(PEER, upto) == slow.acknowledge(PEER, upto)
 
 
 def test_take_sendable_order_and_seqs():
