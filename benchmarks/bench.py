@@ -170,7 +170,7 @@ class Profiler:
         out.write("tottime by file (us per message):\n")
         for name, tt in sorted(by_file.items(), key=lambda kv: -kv[1])[:12]:
             out.write("  %8.2f us  %5.1f%%  %s\n" % (tt / messages * 1e6, 100 * tt / total, name))
-        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats(os.environ.get("BENCH_PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("BENCH_PROFILE_TOP", "25")))
         return out.getvalue()
 
 

@@ -270,8 +270,11 @@ class Link:
                 handler(now)
         for owner in list(self._connectors.values()) + list(self._listeners.values()):
             owner.tick(now)
+        self._wake_soon = False  # what callbacks queued so far is flushed by on_loop_pass now
         self._notify_ready_to_send()
         self.on_loop_pass()
+        if self._ready_to_send:  # what on_loop_pass sent, reported now rather than after a poll
+            self._notify_ready_to_send()
         return bool(ready)
 
     def _next_deadline(self) -> float:

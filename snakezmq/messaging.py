@@ -30,6 +30,7 @@ BATCH_BYTES = 256 * 1024  #: payload bytes per MESSAGES packet (a larger message
 MAX_WIRE_TTL = 0xFFFFFFFE
 MESSAGE_OVERHEAD = 128  #: MESSAGES packet bytes besides one message's data, at most
 UNCLAIMED_GRACE = 5.0  #: warn about messages waiting this long for an ident nobody connected as
+HOUSEKEEPING_INTERVAL = 0.05  #: expired messages are dropped this late at most (plus a poll)
 #: a MESSAGES packet with at least this many messages (or bytes) is acknowledged as soon as it is
 #: delivered, so the sender refills its window while we work; smaller ones at the end of the loop
 #: pass, riding on a reply when there is one
@@ -86,6 +87,7 @@ class Messaging:
         self._peers: Dict[str, PeerState] = {}
         self._conn_by_ident: Dict[str, str] = {}
         self._pending_drops: List[MessageDropped] = []  #: found outside the loop thread
+        self._housekeeping_due = 0.0  #: when to look for expired and unclaimed messages next
         self._handlers: Dict[wire.MessagingKind, Callable[[str, PeerState, bytes], None]] = {
             wire.MessagingKind.IDENT: self._recv_ident,
             wire.MessagingKind.MESSAGES: self._recv_messages,
@@ -150,10 +152,13 @@ class Messaging:
     def _flush(self, now: float) -> List[MessageDropped]:
         """Send what the window allows to every connected ident; return expired messages."""
         sendable: List[Tuple[str, List[Entry]]] = []
+        unclaimed: List[str] = []
         with self._lock:
             dropped, self._pending_drops = self._pending_drops, []
-            dropped += self._outbox.expire(now)
-            unclaimed = self._outbox.unclaimed(now, UNCLAIMED_GRACE)
+            if now >= self._housekeeping_due:  # scans of every queue: not on every pass
+                self._housekeeping_due = now + HOUSEKEEPING_INTERVAL
+                dropped += self._outbox.expire(now)
+                unclaimed = self._outbox.unclaimed(now, UNCLAIMED_GRACE)
             for ident, conn_id in self._conn_by_ident.items():
                 entries = self._outbox.take_sendable(ident)
                 if entries:

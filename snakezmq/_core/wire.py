@@ -79,6 +79,8 @@ _LINK_FIELDS: Dict[LinkKind, Tuple[Callable[[Any], bool], ...]] = {
 }
 _LINK_BODY_FRAMES = {LinkKind.DATA: 1}
 _KIND_BYTES = {kind: bytes([kind]) for kind in LinkKind}
+_LINK_KINDS = {int(kind): kind for kind in LinkKind}  # a dict lookup is cheaper than LinkKind(byte)
+_MESSAGING_KINDS = {int(kind): kind for kind in MessagingKind}
 
 
 def _unpack_fields(raw: bytes, what: str) -> list:
@@ -105,10 +107,9 @@ def decode_link(frames: Sequence[Any]) -> LinkFrame:
     header = bytes(frames[0])
     if not header:
         raise WireError("empty header frame")
-    try:
-        kind = LinkKind(header[0])
-    except ValueError:
-        raise WireError("unknown link frame kind 0x%02x" % header[0]) from None
+    kind = _LINK_KINDS.get(header[0])
+    if kind is None:
+        raise WireError("unknown link frame kind 0x%02x" % header[0])
     body = frames[1:]
     if len(body) != _LINK_BODY_FRAMES.get(kind, 0):
         raise WireError("%s: expected %d body frame(s), got %d"
@@ -158,10 +159,10 @@ _MESSAGES_KIND = bytes([MessagingKind.MESSAGES])
 def messaging_kind(packet: bytes) -> MessagingKind:
     if not packet:
         raise WireError("empty messaging packet")
-    try:
-        return MessagingKind(packet[0])
-    except ValueError:
-        raise WireError("unknown messaging frame kind 0x%02x" % packet[0]) from None
+    kind = _MESSAGING_KINDS.get(packet[0])
+    if kind is None:
+        raise WireError("unknown messaging frame kind 0x%02x" % packet[0])
+    return kind
 
 
 def decode_ident(packet: bytes) -> Tuple[int, str, bytes]:

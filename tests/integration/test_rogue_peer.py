@@ -69,7 +69,7 @@ def non_utf8_ident_packet() -> bytes:
 
 
 def messages_packet(data: bytes = b"sneaky", first_seq: int = 1) -> bytes:
-    return wire.encode_messages(first_seq, [(Message(data), None)])
+    return wire.encode_messages(first_seq, [Message(data)], [None])
 
 
 def raw_messages(header: Any, payload: bytes = b"", length: Optional[int] = None) -> bytes:
@@ -403,13 +403,13 @@ BEFORE_IDENT = {
 }
 
 AFTER_IDENT = {
-    "MESSAGES header length beyond the packet": ([raw_messages([1, 0], length=1 << 30)], WireError),
+    "MESSAGES header length beyond the packet": ([raw_messages([1, 0, [], [], [], []], length=1 << 30)], WireError),
     "MESSAGES truncated header length": ([b"\x02\x00\x01"], WireError),
-    "MESSAGES announcing 1000 messages": ([raw_messages([1, 1000])], WireError),
-    "MESSAGES length beyond the payload": ([raw_messages([1, 1, b"u" * 16, None, 0, 500], b"x")],
+    "MESSAGES announcing 1000 messages": ([raw_messages([1, 0, [b"u" * 16] * 1000, [None], [0], [0]])], WireError),
+    "MESSAGES length beyond the payload": ([raw_messages([1, 0, [b"u" * 16], [None], [0], [500]], b"x")],
                                            WireError),
     "MESSAGES with trailing bytes": ([messages_packet() + b"trailing"], WireError),
-    "MESSAGES with a 17-byte uuid": ([raw_messages([1, 1, b"u" * 17, None, 0, 1], b"x")], WireError),
+    "MESSAGES with a 17-byte uuid": ([raw_messages([1, 0, [b"u" * 17], [None], [0], [1]], b"x")], WireError),
     "ACK not an integer": ([b"\x03" + msgpack.packb(["many"])], WireError),
 }
 
@@ -597,7 +597,7 @@ CONNECTOR_PACKETS = {
     "empty IDENT": ([ident_packet("")], SnakeMQNoIdent, True),
     "51-character IDENT": ([ident_packet("r" * 51)], SnakeMQNoIdent, True),
     "IDENT of the connected legit peer": ([ident_packet("peer")], DuplicateIdent, True),
-    "bad MESSAGES after IDENT": ([ident_packet("rogue"), raw_messages([1, 5])], WireError, False),
+    "bad MESSAGES after IDENT": ([ident_packet("rogue"), raw_messages([1, 5, [b"u"], [], [], []])], WireError, False),
 }
 
 
