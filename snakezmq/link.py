@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import zmq
 
-from ._core import endpoints
+from ._core import endpoints, ratelimit
 from ._transport import sockets
 from ._transport.connector import PROBE_PREFIX, Connector
 from ._transport.listener import Listener
@@ -83,6 +83,9 @@ class Link:
         self.on_loop_pass = Callback()  #: ``func()``, after every poll
         #: ``func(conn_id, exception)``: a peer misbehaved or refused us (conn_id may be None)
         self._on_error = Callback()
+        #: ``func(conn_id, packet, payload)``: a packet whose payload came as a frame of its own
+        #: (the Packeter's; without a subscriber, ``on_recv`` gets ``packet + payload``)
+        self._on_recv_detached = Callback()
 
         self._do_loop = False
         #: held by the thread running loop(): another thread may use the sockets only when it is free
@@ -101,6 +104,7 @@ class Link:
         self._routing_id: Optional[bytes] = None
         self._max_message_size = -1  #: set by the Packeter (ZMQ_MAXMSGSIZE of new sockets)
         self._cleaned_up = False
+        self._problem_limit = ratelimit.RateLimit()  #: used by _problem
 
     # -- connectors and listeners -----------------------------------------------------
 
@@ -179,6 +183,11 @@ class Link:
         Raises ``KeyError`` for an unknown conn_id (as snakemq).
         """
         self._owner_by_conn[conn_id].send(conn_id, data)
+
+    def _send_detached(self, conn_id: str, packet: bytes, payload: bytes) -> None:
+        """Like ``send(conn_id, packet + payload)``, but ``payload`` goes as a frame of its
+        own, without being copied (the Packeter's path for large messages)."""
+        self._owner_by_conn[conn_id].send(conn_id, packet, payload)
 
     def close(self, conn_id: str) -> None:
         """End a connection; both sides get ``on_disconnect``. A connector reconnects later."""
@@ -310,17 +319,35 @@ class Link:
         if self._owner_by_conn.pop(conn_id, None) is not None:
             self.on_disconnect(conn_id)
 
-    def _received(self, conn_id: str, data: bytes) -> None:
-        self.on_recv(conn_id, data)
+    def _received(self, conn_id: str, data: bytes, payload: Optional[bytes] = None) -> None:
+        if payload is None:
+            self.on_recv(conn_id, data)
+        elif self._on_recv_detached.callbacks:
+            self._on_recv_detached(conn_id, data, payload)
+        else:
+            self.on_recv(conn_id, data + payload)
 
     def _sent(self, conn_id: str, size: int) -> None:
         self._ready_to_send.append((conn_id, size))
 
     def _problem(self, level: str, text: str, error: Optional[Exception] = None,
                  conn_id: Optional[str] = None) -> None:
-        self.log.log(logging.ERROR if level == "error" else logging.WARNING, "%s", text)
-        if error is not None:
-            self._on_error(conn_id, error)
+        """Log ``text`` at ``level`` ("error" or "warning") and report ``error`` to ``on_error``.
+
+        Problems with an ``error`` are logged at most ``ratelimit.BURST`` times a minute per
+        connection and error type (one key for all peers without a session): a peer flooding
+        garbage gets ``on_error`` for every frame but only a few log lines, the rest at DEBUG.
+        """
+        levelno = logging.ERROR if level == "error" else logging.WARNING
+        if error is None:
+            self.log.log(levelno, "%s", text)
+            return
+        left_out = self._problem_limit.allow((conn_id, levelno, type(error).__name__), time.monotonic())
+        if left_out is None:
+            self.log.debug("%s", text)
+        else:
+            self.log.log(levelno, "%s%s", text, ratelimit.suffix(left_out))
+        self._on_error(conn_id, error)
 
     # -- hand-offs to the layers above ------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from ._core.dedup import DeliveredLog
 from ._core.outbox import Entry, MessageDropped, Outbox
 from .callbacks import Callback
 from .exceptions import (DuplicateIdent, NoConnection, PacketTooLarge, SnakeMQException,
-                         SnakeMQIncompatibleProtocol, SnakeMQNoIdent)
+                         SnakeMQIncompatibleProtocol, SnakeMQNoIdent, WireError)
 from .message import FLAG_PERSISTENT, Message, received_message
 from .queues import QueuesManager
 from .storage import QueuesStorageBase, write_batch
@@ -36,6 +36,7 @@ HOUSEKEEPING_INTERVAL = 0.05  #: expired messages are dropped this late at most 
 #: pass, riding on a reply when there is one
 ACK_AT_ONCE_COUNT = 16
 ACK_AT_ONCE_BYTES = 64 * 1024
+DETACH_BYTES = 64 * 1024  #: a message this large travels as a frame of its own, never copied
 
 
 class PeerState:
@@ -104,6 +105,9 @@ class Messaging:
         packeter.on_connect.add(self._on_connect)
         packeter.on_disconnect.add(self._on_disconnect)
         packeter.on_packet_recv.add(self._on_packet_recv)
+        detached_recv = getattr(packeter, "_on_detached_recv", None)
+        if detached_recv is not None:
+            detached_recv.add(self._on_packet_recv)
         packeter.on_error.add(self._on_transport_error)
         if queues_storage is not None:
             self._load_storage(queues_storage)
@@ -191,17 +195,24 @@ class Messaging:
         for first_seq, batch in _batch(entries):
             wire_ttls = [None if entry.ttl is None else min(int(entry.ttl), MAX_WIRE_TTL)
                          for entry in batch]  # snakemq's rule: the remaining ttl, truncated
-            self._send(conn_id, wire.encode_messages(first_seq, [entry.message for entry in batch],
-                                                     wire_ttls, ack))
+            messages = [entry.message for entry in batch]
+            if len(messages) == 1 and len(messages[0].data) >= DETACH_BYTES:
+                packet = wire.encode_messages(first_seq, messages, wire_ttls, ack, detached=True)
+                self._send(conn_id, packet, messages[0].data)
+            else:
+                self._send(conn_id, wire.encode_messages(first_seq, messages, wire_ttls, ack))
             ack = 0
 
     def _run_if_idle(self, action: Callable[[], None]) -> bool:
         run_if_idle = getattr(self.packeter.link, "_run_if_idle", None)
         return run_if_idle is not None and run_if_idle(action)
 
-    def _send(self, conn_id: str, packet: bytes) -> None:
+    def _send(self, conn_id: str, packet: bytes, payload: Optional[bytes] = None) -> None:
         try:
-            self.packeter.send_packet(conn_id, packet)
+            if payload is None:
+                self.packeter.send_packet(conn_id, packet)
+            else:
+                self.packeter._send_detached(conn_id, packet, payload)
         except (NoConnection, KeyError):
             pass  # gone meanwhile: the outbox resends after reconnect
 
@@ -222,14 +233,21 @@ class Messaging:
         self._dispatch_drops(dropped)
         self.on_disconnect(conn_id, ident)
 
-    def _on_packet_recv(self, conn_id: str, packet: bytes) -> None:
+    def _on_packet_recv(self, conn_id: str, packet: bytes, payload: Optional[bytes] = None) -> None:
+        """A packet; ``payload``: the detached payload of a one-message MESSAGES packet."""
         peer = self._peers.get(conn_id)
         if peer is None:
             return
         peer.last_recv = time.monotonic()
         peer.ping_sent = None
         try:
-            self._handlers[wire.messaging_kind(packet)](conn_id, peer, packet)
+            kind = wire.messaging_kind(packet)
+            if payload is None:
+                self._handlers[kind](conn_id, peer, packet)
+            elif kind is wire.MessagingKind.MESSAGES:
+                self._recv_messages(conn_id, peer, packet, payload)
+            else:
+                raise WireError("%s packet with a detached payload" % kind.name)
         except SnakeMQException as exc:
             self._report(conn_id, exc)
 
@@ -278,10 +296,11 @@ class Messaging:
         self.log.info("conn=%s ident=%r connected", conn_id, ident)
         self.on_connect(conn_id, ident)
 
-    def _recv_messages(self, conn_id: str, peer: PeerState, packet: bytes) -> None:
+    def _recv_messages(self, conn_id: str, peer: PeerState, packet: bytes,
+                       payload: Optional[bytes] = None) -> None:
         if peer.ident is None:
             raise SnakeMQNoIdent("conn %s sent messages before identifying itself" % conn_id)
-        batch = wire.decode_messages(packet)
+        batch = wire.decode_messages(packet, payload)
         if batch.ack:
             self._acknowledged(conn_id, peer.ident, batch.ack)
         count = len(batch.uuids)
@@ -306,7 +325,7 @@ class Messaging:
                     on_message_recv(conn_id, ident, message)
                 except Exception as exc:  # deliver the rest of the batch, then raise like snakemq
                     first_error = first_error or exc
-        if count >= ACK_AT_ONCE_COUNT or len(packet) >= ACK_AT_ONCE_BYTES:
+        if count >= ACK_AT_ONCE_COUNT or len(packet) >= ACK_AT_ONCE_BYTES or payload is not None:
             peer.ack_due = 0
             self._send(conn_id, wire.encode_ack(last_seq))
         else:

@@ -37,6 +37,12 @@ class Packeter:
         link.on_recv.add(self._on_recv)
         link.on_ready_to_send.add(self._on_ready_to_send)
         link._on_error.add(self._on_link_error)
+        #: ``func(conn_id, packet, payload)``: Messaging's packets whose payload came as a frame
+        #: of its own (large messages); they do not go through ``on_packet_recv``
+        self._on_detached_recv = Callback()
+        self._links_detached = hasattr(type(link), "_send_detached")  # a Throttle has not
+        if self._links_detached:
+            link._on_recv_detached.add(self._on_recv_detached)
 
     @property
     def max_packet_size(self) -> int:
@@ -70,6 +76,22 @@ class Packeter:
         self.link.send(conn_id, buf)
         return self._last_packet_id
 
+    def _send_detached(self, conn_id: str, packet: bytes, payload: bytes) -> int:
+        """``send_packet(conn_id, packet + payload)`` without copying ``payload`` when the
+        link can send it as a frame of its own (a Link can; a Throttle cannot)."""
+        if not self._links_detached:
+            return self.send_packet(conn_id, packet + payload)
+        ids = self._sent_ids.get(conn_id)
+        if ids is None:
+            raise NoConnection(conn_id)
+        size = len(packet) + len(payload)
+        if size > self.max_packet_size:
+            raise PacketTooLarge(size, self.max_packet_size)
+        self._last_packet_id += 1
+        ids.append(self._last_packet_id)
+        self.link._send_detached(conn_id, packet, payload)
+        return self._last_packet_id
+
     def _on_connect(self, conn_id: str) -> None:
         self._sent_ids[conn_id] = collections.deque()
         self.on_connect(conn_id)
@@ -85,6 +107,16 @@ class Packeter:
             self.on_error(conn_id, error)
             return
         self.on_packet_recv(conn_id, packet)
+
+    def _on_recv_detached(self, conn_id: str, packet: bytes, payload: bytes) -> None:
+        if len(packet) + len(payload) > self.max_packet_size:
+            error = PacketTooLarge(len(packet) + len(payload), self.max_packet_size)
+            self.log.error("conn=%s %s", conn_id, error)
+            self.on_error(conn_id, error)
+        elif self._on_detached_recv.callbacks:
+            self._on_detached_recv(conn_id, packet, payload)
+        else:
+            self.on_packet_recv(conn_id, packet + payload)
 
     def _on_ready_to_send(self, conn_id: str, size: int) -> None:
         ids = self._sent_ids.get(conn_id)

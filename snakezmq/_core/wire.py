@@ -77,7 +77,8 @@ _LINK_FIELDS: Dict[LinkKind, Tuple[Callable[[Any], bool], ...]] = {
                      lambda v: type(v) is bytes and 0 < len(v) <= 255, _is_nonce),
     LinkKind.PROBED: (lambda v: v in ("duplicate", "retry", "wait"), lambda v: type(v) is str),
 }
-_LINK_BODY_FRAMES = {LinkKind.DATA: 1}
+#: body frames allowed per kind: DATA carries a packet, or a packet and its detached payload
+_LINK_BODY_FRAMES = {LinkKind.DATA: (1, 2)}
 _KIND_BYTES = {kind: bytes([kind]) for kind in LinkKind}
 _LINK_KINDS = {int(kind): kind for kind in LinkKind}  # a dict lookup is cheaper than LinkKind(byte)
 _MESSAGING_KINDS = {int(kind): kind for kind in MessagingKind}
@@ -111,9 +112,9 @@ def decode_link(frames: Sequence[Any]) -> LinkFrame:
     if kind is None:
         raise WireError("unknown link frame kind 0x%02x" % header[0])
     body = frames[1:]
-    if len(body) != _LINK_BODY_FRAMES.get(kind, 0):
-        raise WireError("%s: expected %d body frame(s), got %d"
-                        % (kind.name, _LINK_BODY_FRAMES.get(kind, 0), len(body)))
+    if len(body) not in _LINK_BODY_FRAMES.get(kind, (0,)):
+        raise WireError("%s: expected %s body frame(s), got %d" % (
+            kind.name, " or ".join(map(str, _LINK_BODY_FRAMES.get(kind, (0,)))), len(body)))
     validators = _LINK_FIELDS.get(kind, ())
     if not validators:
         if len(header) != 1:
@@ -143,13 +144,21 @@ PONG_PACKET = bytes([MessagingKind.PONG])
 
 
 def encode_messages(first_seq: int, messages: Sequence[Any], wire_ttls: Sequence[Optional[int]],
-                    ack: int = 0) -> bytes:
+                    ack: int = 0, detached: bool = False) -> bytes:
     """A MESSAGES packet: ``messages`` (with ``uuid``, ``flags``, ``data``) numbered from
-    ``first_seq``, their wire ttls (int or None), and a piggybacked ACK (0: none)."""
+    ``first_seq``, their wire ttls (int or None), and a piggybacked ACK (0: none).
+
+    ``detached``: the packet leaves out the payload of its one message, which travels
+    as a frame of its own (a large message is then never copied into the packet).
+    """
     datas = [message.data for message in messages]
     packed = msgpack.packb([first_seq, ack, [message.uuid for message in messages], wire_ttls,
                             [message.flags for message in messages], [len(data) for data in datas]],
                            use_bin_type=True)
+    if detached:
+        if len(messages) != 1:
+            raise ValueError("only a packet of one message can have its payload detached")
+        datas = []
     return b"".join([_MESSAGES_KIND, _HEADER_LENGTH.pack(len(packed)), packed, *datas])
 
 
@@ -207,8 +216,11 @@ def _uints(values: List[Any], limit: int) -> bool:
     return not values or (set(map(type, values)) <= _INT and min(values) >= 0 and max(values) <= limit)
 
 
-def decode_messages(packet: bytes) -> MessagesPacket:
-    """A MESSAGES packet, validated column by column (cheap per message: no Python loop)."""
+def decode_messages(packet: bytes, detached: Optional[bytes] = None) -> MessagesPacket:
+    """A MESSAGES packet, validated column by column (cheap per message: no Python loop).
+
+    ``detached``: the payload of the packet's one message, received as a frame of its own.
+    """
     if len(packet) < 1 + _HEADER_LENGTH.size:
         raise WireError("MESSAGES: truncated header length")
     (header_length,) = _HEADER_LENGTH.unpack_from(packet, 1)
@@ -230,12 +242,18 @@ def decode_messages(packet: bytes) -> MessagesPacket:
     if not set(map(type, ttls)) <= _TTL_TYPES or not _uints([t for t in ttls if t is not None], UINT32_MAX):
         raise WireError("MESSAGES: invalid ttl")
     offset = start + header_length
+    if detached is not None:
+        if count != 1 or offset != len(packet):
+            raise WireError("MESSAGES: a detached payload needs a packet of one message and no payload")
+        packet, offset = detached, 0
     if not _uints(flags, UINT32_MAX) or not _uints(lengths, len(packet) - offset):
         raise WireError("MESSAGES: invalid flags or length")
     if offset + sum(lengths) != len(packet):
         raise WireError("MESSAGES: lengths add up to %d bytes, the payload has %d"
                         % (sum(lengths), len(packet) - offset))
-    if count == 1:
+    if offset == 0:
+        datas = [packet]
+    elif count == 1:
         datas = [packet[offset:]]
     else:
         ends = list(itertools.accumulate(lengths, initial=offset))

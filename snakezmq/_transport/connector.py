@@ -146,7 +146,7 @@ class Connector:
         kind, state = frame.kind, self.state
         if kind is wire.LinkKind.DATA:
             if state.conn_id is not None:
-                self.sink._received(state.conn_id, frame.body[0])
+                self.sink._received(state.conn_id, *frame.body)
         elif kind is wire.LinkKind.WELCOME:
             self._run(state.welcome(frame.fields[1], now))
         elif kind is wire.LinkKind.PING:
@@ -192,10 +192,11 @@ class Connector:
             return False
         return send_now(self.dealer, [header])
 
-    def send(self, conn_id: str, data: bytes) -> None:
+    def send(self, conn_id: str, *body: bytes) -> None:
+        """One DATA message: a packet, or a packet and its detached payload."""
         if conn_id != self.state.conn_id or self.dealer is None:
             raise KeyError(conn_id)
-        self.outgoing.send(self.dealer, conn_id, [DATA_HEADER, data], self.sink)
+        self.outgoing.send(self.dealer, conn_id, [DATA_HEADER, *body], self.sink)
 
     def _disconnected(self, action: state_machine.Disconnected) -> None:
         self.outgoing.forget(action.conn_id)

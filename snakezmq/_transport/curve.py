@@ -17,11 +17,12 @@ import errno
 import logging
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
+from .._core import ratelimit
 from . import sockets
 
 log = logging.getLogger("snakezmq.link")
@@ -30,26 +31,22 @@ REPEAT_AFTER = 60.0  #: the same failure is logged at ERROR at most this often
 
 
 class RateLimit:
-    """At most one ERROR line per key per ``REPEAT_AFTER`` seconds; repeats are counted."""
+    """Thread-safe ``_core.ratelimit.RateLimit`` on the monotonic clock (the ZAP thread uses one).
 
-    def __init__(self) -> None:
-        self._seen: Dict[Any, List[float]] = {}  # key -> [last reported, suppressed count]
+    By default one ERROR line per key per ``REPEAT_AFTER`` seconds; repeats are counted.
+    """
+
+    def __init__(self, interval: float = REPEAT_AFTER, burst: int = 1,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._limit = ratelimit.RateLimit(interval, burst)
+        self._clock = clock
         self._lock = threading.Lock()
 
     def allow(self, key: Any) -> Optional[str]:
         """None: suppress this report; else a suffix counting the suppressed ones ("" if none)."""
-        now = time.monotonic()
         with self._lock:
-            seen = self._seen.get(key)
-            if seen is not None and now - seen[0] < REPEAT_AFTER:
-                seen[1] += 1
-                return None
-            repeats = int(seen[1]) if seen is not None else 0
-            self._seen[key] = [now, 0]
-            if len(self._seen) > 4096:  # bounded: forget the oldest entries
-                for old in sorted(self._seen, key=lambda k: self._seen[k][0])[:2048]:
-                    del self._seen[old]
-        return " (%d more times since the last report)" % repeats if repeats else ""
+            left_out = self._limit.allow(key, self._clock())
+        return None if left_out is None else ratelimit.suffix(left_out)
 
     def log(self, key: Any, text: str, level: int = logging.ERROR) -> None:
         suffix = self.allow(key)

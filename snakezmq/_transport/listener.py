@@ -85,7 +85,7 @@ class Listener:
             if conn_id is None:
                 self._send_control(rid, RESET)
             else:
-                self.sink._received(conn_id, frame.body[0])
+                self.sink._received(conn_id, *frame.body)
         elif kind is wire.LinkKind.HELLO:
             self._hello(rid, frame.fields, now, peer_address(frames[1]), frames[1])
         elif kind is wire.LinkKind.PING:
@@ -188,12 +188,13 @@ class Listener:
 
     # -- output ---------------------------------------------------------------------
 
-    def send(self, conn_id: str, data: bytes) -> None:
+    def send(self, conn_id: str, *body: bytes) -> None:
+        """One DATA message: a packet, or a packet and its detached payload."""
         session = self.sessions.by_conn(conn_id)
         if session is None:
             raise KeyError(conn_id)
         try:
-            self.outgoing.send(self.router, conn_id, [session.rid, DATA_HEADER, data], self.sink)
+            self.outgoing.send(self.router, conn_id, [session.rid, DATA_HEADER, *body], self.sink)
         except Unreachable:
             self._end(session.rid)
 

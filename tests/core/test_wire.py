@@ -82,6 +82,10 @@ def test_later_versions_may_append_fields():
     assert frame.fields == (2, NONCE)
 
 
+def test_data_may_carry_a_detached_payload():
+    assert wire.decode_link([wire.encode_link(LinkKind.DATA), b"p", b"payload"]).body == [b"p", b"payload"]
+
+
 def test_data_body_may_be_empty():
     assert wire.decode_link([wire.encode_link(LinkKind.DATA), b""]).body == [b""]
 
@@ -103,6 +107,32 @@ def test_messages_round_trip(items):
     assert decoded.messages() == [
         WireMessage(3 + i, m.uuid, ttl, m.flags, m.data) for i, (m, ttl) in enumerate(items)]
     assert all(type(data) is bytes for data in decoded.datas)
+
+
+def test_messages_with_a_detached_payload():
+    message = Message(b"x" * 100000, flags=3)
+    head = wire.encode_messages(4, [message], [None], ack=2, detached=True)
+    assert len(head) < 100
+    decoded = wire.decode_messages(head, message.data)
+    assert decoded.messages() == [WireMessage(4, message.uuid, None, 3, message.data)]
+    assert decoded.datas[0] is message.data and decoded.ack == 2  # no copy
+    with pytest.raises(ValueError):
+        wire.encode_messages(1, [message, message], [None, None], detached=True)
+
+
+DETACHED = wire.encode_messages(1, [Message(b"abc")], [None], detached=True)
+BAD_DETACHED = {
+    "payload shorter than announced": (DETACHED, b"ab"),
+    "payload longer than announced": (DETACHED, b"abcd"),
+    "payload in the packet too": (wire.encode_messages(1, [Message(b"abc")], [None]), b"abc"),
+    "two messages": (wire.encode_messages(1, [Message(b"a"), Message(b"b")], [None, None])[:-2], b"ab"),
+}
+
+
+@pytest.mark.parametrize("packet, payload", BAD_DETACHED.values(), ids=BAD_DETACHED.keys())
+def test_malformed_detached(packet, payload):
+    with pytest.raises(WireError):
+        wire.decode_messages(packet, payload)
 
 
 @pytest.mark.parametrize("packet, kind", list(zip(VALID_PACKETS, MessagingKind)))
@@ -129,7 +159,7 @@ BAD_LINK = {
     "unknown kind 0x00": [b"\x00"],
     "unknown kind 0xff": [b"\xff"],
     "DATA without body": [wire.encode_link(LinkKind.DATA)],
-    "DATA with two bodies": [wire.encode_link(LinkKind.DATA), b"a", b"b"],
+    "DATA with three bodies": [wire.encode_link(LinkKind.DATA), b"a", b"b", b"c"],
     "PING with a body": [wire.encode_link(LinkKind.PING), b"a"],
     "fields on a fieldless kind": [raw(LinkKind.PING, [])],
     "fields missing": [bytes([LinkKind.HELLO])],

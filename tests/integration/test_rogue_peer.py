@@ -301,7 +301,7 @@ LINK_GARBAGE = {
     "oversized header: PING with 64 KiB of fields": [PING + b"\x00" * 65536],
     "header nested 100000 deep": [b"\x01" + b"\x91" * 100000 + b"\xc0"],
     "DATA without its body frame": [DATA],
-    "DATA with two body frames": [DATA, b"one", b"two"],
+    "DATA with three body frames": [DATA, b"one", b"two", b"three"],
     "HELLO with a body frame": [hello(), b"body"],
     "PING with three body frames": [PING, b"", b"", b""],
     "WELCOME towards a listener": [link(LinkKind.WELCOME, 1, b"12345678")],
@@ -322,8 +322,8 @@ def test_listener_reports_bad_link_frame_of_a_session(site, zctx, caplog, frames
     site.traffic.check()
 
 
-@pytest.mark.parametrize("frames", [[b"\x7fjunk"], [DATA, b"a", b"b"], [hello()[:5]], [b""]],
-                         ids=["unknown kind", "DATA with two bodies", "truncated HELLO", "empty"])
+@pytest.mark.parametrize("frames", [[b"\x7fjunk"], [DATA, b"a", b"b", b"c"], [hello()[:5]], [b""]],
+                         ids=["unknown kind", "DATA with three bodies", "truncated HELLO", "empty"])
 def test_listener_reports_bad_frame_before_hello(site, zctx, caplog, frames):
     """No session yet: still an ERROR, and on_error(None, WireError)."""
     rogue = site.rogue(zctx)
@@ -378,7 +378,8 @@ def test_listener_reports_random_frames(site, zctx, caplog):
     errors = [e[2] for e in site.events.of("error") if e[1] == conn_id]
     assert len(errors) == len(bad)
     assert all(isinstance(e, WireError) for e in errors)
-    assert len(snakezmq_errors(caplog)) == len(bad)
+    # Logged, but rate-limited per peer and kind: a few lines, not one per frame.
+    assert 1 <= len(snakezmq_errors(caplog)) <= LOGGED_PER_KIND, caplog.text
     site.traffic.check()
 
 
@@ -411,6 +412,10 @@ AFTER_IDENT = {
     "MESSAGES with trailing bytes": ([messages_packet() + b"trailing"], WireError),
     "MESSAGES with a 17-byte uuid": ([raw_messages([1, 0, [b"u" * 17], [None], [0], [1]], b"x")], WireError),
     "ACK not an integer": ([b"\x03" + msgpack.packb(["many"])], WireError),
+    # (packet, payload): DATA with a detached payload frame
+    "detached payload on an ACK": ([(b"\x03" + msgpack.packb([1]), b"payload")], WireError),
+    "detached payload shorter than announced": (
+        [(wire.encode_messages(1, [Message(b"abc")], [None], detached=True), b"ab")], WireError),
 }
 
 
@@ -432,7 +437,7 @@ def test_listener_reports_bad_packet_after_ident(site, zctx, caplog, packets, er
     site.links.pump(lambda: site.events.connected("rogue"), what="the rogue to identify")
     caplog.clear()
     for packet in packets:
-        rogue.send(DATA, packet)
+        rogue.send(DATA, *(packet if isinstance(packet, tuple) else (packet,)))
     expect_reported(site.links, site.events, caplog, conn_id, error_type)
     assert [e for e in site.events.of("recv") if e[2] == "rogue"] == []
     site.traffic.check()
@@ -573,7 +578,7 @@ CONNECTOR_GARBAGE = {
     "unknown kind 0x7f": [b"\x7f"],
     "truncated header": [link(LinkKind.REFUSE, "version", "x")[:4]],
     "oversized header: PING with 64 KiB of fields": [PING + b"\x01" * 65536],
-    "DATA with two body frames": [DATA, b"a", b"b"],
+    "DATA with three body frames": [DATA, b"a", b"b", b"c"],
     "PONG with a body frame": [link(LinkKind.PONG), b"body"],
     "HELLO towards a connector": [hello()],
     "PROBE towards a connector": [link(LinkKind.PROBE, MAGIC, 1, b"x", b"12345678")],
@@ -726,6 +731,7 @@ class CountingHandler(logging.Handler):
 
 FLOOD = 10_000
 FLOOD_FRAME_BYTES = 1024
+LOGGED_PER_KIND = 5  # ERROR lines a flood from one peer may produce (snakezmq logs 3 a minute)
 
 
 def _flood_frames(rng: random.Random) -> List[List[bytes]]:
@@ -735,7 +741,8 @@ def _flood_frames(rng: random.Random) -> List[List[bytes]]:
 
 
 def test_flood_of_garbage_frames(links, zctx):
-    """10,000 garbage frames from one rogue: every one reported (one short line each), the
+    """10,000 garbage frames from one rogue: every one reported to on_error, but only a
+    handful of ERROR lines (rate-limited per peer and kind; the rest at DEBUG), the
     legitimate peer keeps its traffic flowing, and snakezmq's memory stays flat."""
     logger = logging.getLogger("snakezmq")
     counter = CountingHandler()
@@ -820,9 +827,10 @@ def _flood(links: Any, zctx: RogueContext, counter: CountingHandler) -> None:
           "%d log chars; %d bytes kept" % (quiet, legit_time, flood_time, counter.chars, growth))
     assert errors["wrong"] == []
     assert errors["count"] == 1000 + FLOOD
-    assert counter.by_level.get(logging.ERROR, 0) == 1000 + FLOOD  # one line per frame ...
+    # on_error per frame, but a handful of ERROR lines, not 11,000 ...
+    assert 1 <= counter.by_level.get(logging.ERROR, 0) <= LOGGED_PER_KIND, counter.by_level
     assert counter.with_traceback == 0  # ... and never a traceback
-    assert counter.chars < (1000 + FLOOD) * 300
+    assert counter.chars < 100 * 300
     # The rogue kept its session; the legit peer lost nothing and was never cut off.
     assert rogue_conn[0] not in site.link_events.disconnects
     site.traffic.check()

@@ -1,0 +1,61 @@
+"""How often the same kind of report may be logged: a burst, then once per interval.
+
+A peer that sends 10,000 bad frames gets 10,000 ``on_error`` calls but only a
+few log lines; the next line that is let through says how many were left out.
+Pure logic: times are float seconds on a monotonic clock, passed in by the caller.
+Not thread-safe (``_transport.curve`` wraps it with a lock for the ZAP thread).
+"""
+from __future__ import annotations
+
+from typing import Dict, Hashable, List, Optional
+
+REPEAT_AFTER = 60.0  #: seconds in one window
+BURST = 3  #: reports let through per key and window
+MAX_KEYS = 4096  #: keys remembered; beyond that the oldest half is forgotten
+
+
+class RateLimit:
+    """Per key: at most ``burst`` reports per ``interval`` seconds; the rest are counted."""
+
+    def __init__(self, interval: float = REPEAT_AFTER, burst: int = BURST,
+                 max_keys: int = MAX_KEYS) -> None:
+        if interval < 0 or burst < 1 or max_keys < 1:
+            raise ValueError("interval >= 0, burst >= 1 and max_keys >= 1 are required")
+        self.interval = interval
+        self.burst = burst
+        self.max_keys = max_keys
+        # key -> [window start, reports let through in this window, reports left out since the last one]
+        self._seen: Dict[Hashable, List[float]] = {}
+
+    def allow(self, key: Hashable, now: float) -> Optional[int]:
+        """None: leave this report out; else how many were left out since the last one let through."""
+        seen = self._seen.get(key)
+        if seen is None:
+            self._seen[key] = [now, 1, 0]
+            if len(self._seen) > self.max_keys:
+                self._forget_oldest()
+            return 0
+        if now - seen[0] >= self.interval:
+            left_out = int(seen[2])
+            seen[0], seen[1], seen[2] = now, 1, 0
+            return left_out
+        if seen[1] < self.burst:
+            seen[1] += 1
+            return 0
+        seen[2] += 1
+        return None
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def _forget_oldest(self) -> None:
+        by_age = sorted(self._seen, key=lambda k: self._seen[k][0])
+        for key in by_age[:len(by_age) // 2 or 1]:
+            del self._seen[key]
+
+
+def suffix(left_out: int) -> str:
+    """Text appended to a report that follows ``left_out`` reports that were not logged."""
+    if not left_out:
+        return ""
+    return " (%d more like this were not logged since the last such line)" % left_out
