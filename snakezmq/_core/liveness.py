@@ -46,3 +46,35 @@ class Liveness:
         if self.ping_sent_at is None:
             return self.last_heard + interval
         return self.last_heard + dead_after
+
+
+SWEEP_AGAIN = 0.1  #: a listener pings every session again this long after a transport drop
+
+
+class Sweeps:
+    """When a listener pings every session because some connection dropped.
+
+    A ROUTER's socket monitor reports DISCONNECTED without saying which peer, and
+    libzmq frees that peer's routing id a moment later than it reports the drop: a
+    sweep at once can still find the routing id reachable. So: one sweep at once
+    (per batch of events), and one more ``SWEEP_AGAIN`` seconds after the last drop.
+    """
+
+    __slots__ = ("again_at",)
+
+    def __init__(self) -> None:
+        self.again_at: Optional[float] = None
+
+    def dropped(self, now: float) -> None:
+        """A transport drop was reported (the caller sweeps at once)."""
+        self.again_at = now + SWEEP_AGAIN
+
+    def due(self, now: float) -> bool:
+        """True once, when the follow-up sweep is due."""
+        if self.again_at is None or now < self.again_at:
+            return False
+        self.again_at = None
+        return True
+
+    def next_deadline(self) -> float:
+        return float("inf") if self.again_at is None else self.again_at

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, NamedTuple, Optional
 import zmq
 
 from .._core import wire
-from .._core.liveness import DEAD_AFTER
+from .._core.liveness import DEAD_AFTER, Sweeps
 from .._core.sessions import SessionTable
 from ..exceptions import DuplicateIdent, WireError
 from . import curve, sockets
@@ -54,6 +54,7 @@ class Listener:
         self.sessions = SessionTable(sink._new_conn_id)
         self.outgoing = Outgoing()
         self.probes: Dict[bytes, List[PendingProbe]] = {}
+        self.sweeps = Sweeps()
         sink._register(self.router, self._on_readable)
         sink._register(self.monitor, self._on_monitor)
 
@@ -141,14 +142,21 @@ class Listener:
                 event, value, _ = sockets.read_monitor_event_value(self.monitor)
             except zmq.Again:
                 return
-            if event == zmq.EVENT_DISCONNECTED and not swept:
-                swept = True  # some peer's connection ended; ZeroMQ does not say which
-                for session in self.sessions:
-                    self._ping(session.rid)
-            elif event != zmq.EVENT_DISCONNECTED:  # a failed handshake: say why (rate-limited)
+            if event == zmq.EVENT_DISCONNECTED:
+                self.sweeps.dropped(now)  # and once more a moment later (libzmq frees the id late)
+                if not swept:
+                    swept = True
+                    self._sweep()
+            else:  # a failed handshake: say why (rate-limited)
                 self.failures.log((event, value), "%s: %s" % (
                     self.endpoint, curve.describe_failure(event, value, listening=True)),
                     curve.failure_level(event, value))
+
+    def _sweep(self) -> None:
+        """Some peer's connection ended and ZeroMQ does not say which: PING every session;
+        the ones whose routing id is gone end at once."""
+        for session in self.sessions:
+            self._ping(session.rid)
 
     # -- duplicate routing ids -------------------------------------------------------
 
@@ -265,9 +273,12 @@ class Listener:
             self._end(rid)
         if self.probes:
             self._expire_probes(now)
+        if self.sweeps.due(now):
+            self._sweep()
 
     def next_deadline(self) -> float:
         deadlines = [s.liveness.next_deadline() for s in self.sessions]
+        deadlines.append(self.sweeps.next_deadline())
         deadlines += [p[0].deadline for p in self.probes.values()]
         return min(deadlines, default=float("inf"))
 

@@ -4,10 +4,14 @@ Deadlines are generous (10 s for a killed process); nothing here asserts a durat
 """
 from __future__ import annotations
 
+import os
 import signal
+import time
 
 import pytest
+import zmq
 
+from snakezmq._core import wire
 from snakezmq.message import Message
 
 KILLED_DEADLINE = 10.0
@@ -136,3 +140,61 @@ def test_frozen_peers_are_noticed_on_both_sides(links, peers):
     finally:
         for peer in (frozen_connector, frozen_listener):
             peer.kill()
+
+
+def test_listener_sweeps_again_after_a_connection_drops(links):
+    """After EVENT_DISCONNECTED the listener PINGs every session at once and once more a
+    moment later (libzmq may free the dropped peer's routing id after the first sweep).
+
+    A raw DEALER with a session counts the PINGs it gets while another one drops; it
+    keeps talking, so the listener never pings it for silence: every PING is a sweep's.
+    """
+    link, _, _ = _stack(links, "server")
+    host, port = link.add_listener(("127.0.0.1", 0))
+    endpoint = "tcp://%s:%d" % (host, port)
+    ctx = zmq.Context()
+    sockets = []
+
+    def dealer(rid: bytes) -> zmq.Socket:
+        sock = ctx.socket(zmq.DEALER)
+        sock.linger = 0
+        sock.routing_id = rid
+        sock.connect(endpoint)
+        sockets.append(sock)
+        return sock
+
+    def hello(sock: zmq.Socket) -> None:
+        nonce = os.urandom(wire.NONCE_BYTES)
+        sock.send(wire.encode_link(wire.LinkKind.HELLO, wire.MAGIC, wire.LINK_VERSION, nonce, False))
+        welcome = wire.encode_link(wire.LinkKind.WELCOME, wire.LINK_VERSION, nonce)
+        links.pump(lambda: sock.poll(0) and sock.recv() == welcome, what="WELCOME")
+
+    ping = wire.encode_link(wire.LinkKind.PING)
+    pings = []
+    last_said = [0.0]
+
+    def watcher_step() -> int:
+        """Count PINGs to the watcher; say PING (heard, so never pinged for silence) every 0.3 s."""
+        while watcher.poll(0):
+            if watcher.recv() == ping:
+                pings.append(time.monotonic())
+        if time.monotonic() - last_said[0] > 0.3:
+            watcher.send(ping)
+            last_said[0] = time.monotonic()
+        return len(pings)
+
+    try:
+        watcher, leaver = dealer(b"watcher"), dealer(b"leaver")
+        hello(watcher)
+        hello(leaver)
+        links.pump_for(0.3)
+        assert watcher_step() == 0
+        leaver.close(linger=0)
+        links.pump(lambda: watcher_step() >= 2, timeout=5.0,
+                   what="two sweeps (two PINGs to every session) after a connection dropped")
+        links.pump_for(0.3)
+        assert watcher_step() == 2  # and no more
+    finally:
+        for sock in sockets:
+            sock.close(linger=0)
+        ctx.term()
