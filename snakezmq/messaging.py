@@ -133,7 +133,7 @@ class Messaging:
             dropped = outbox.push(ident, message, time.monotonic())
             if dropped:
                 self._pending_drops += dropped
-            backlog = outbox.backlog(ident)
+            backlog = len(outbox.queues[ident].pending)  # (with dropped entries: only while away)
         if backlog > 1 and not dropped:
             # An earlier message already woke the loop, which has not taken the queue yet
             # (or its window is full, and the acks will wake it). A full batch is sent

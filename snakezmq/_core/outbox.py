@@ -26,7 +26,7 @@ import heapq
 import itertools
 from typing import Any, Deque, Dict, Iterator, List, NamedTuple, Optional
 
-WINDOW = 4096  #: messages in flight per destination
+WINDOW = 16384  #: messages in flight per destination
 WINDOW_BYTES = 32 * 1024 * 1024  #: payload bytes in flight per destination (a larger message goes alone)
 
 
@@ -110,11 +110,6 @@ class Outbox:
         queue.pending.append(entry)
         heapq.heappush(queue.expiry, entry)
         return []
-
-    def backlog(self, ident: str) -> int:
-        """How many messages for ``ident`` wait to be sent (not in flight)."""
-        queue = self.queues.get(ident)
-        return len(queue.pending) - queue.dropped_in_pending if queue is not None else 0
 
     def peer_connected(self, ident: str, now: float) -> List[MessageDropped]:
         """Charge the absence to every queued ttl and drop what ran out (snakemq's order)."""
