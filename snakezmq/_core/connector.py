@@ -15,8 +15,10 @@ from __future__ import annotations
 import enum
 from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
-from ..exceptions import ConnectionRefused, DuplicateIdent, SnakeMQException
+from ..exceptions import (ConnectionRefused, DuplicateIdent, SnakeMQException,
+                          SnakeMQIncompatibleProtocol)
 from .liveness import Liveness, Verdict
+from .wire import LINK_VERSION
 
 HELLO_TIMEOUT = 1.0  #: no WELCOME this long after HELLO: probe
 PROBE_TIMEOUT = 3.0  #: no PROBED this long: the listener is not answering us
@@ -118,10 +120,17 @@ class ConnectorState:
             self._enter_connecting(now)
         return actions
 
-    def welcome(self, nonce: bytes, now: float) -> List[Action]:
+    def welcome(self, nonce: bytes, now: float, version: int = LINK_VERSION) -> List[Action]:
+        """The listener's WELCOME: the session starts, unless it speaks another link version."""
         if self.phase not in (Phase.HELLO_SENT, Phase.PROBING) or nonce != self.nonce:
             return []
         actions: List[Action] = [CloseProbe()] if self.phase is Phase.PROBING else []
+        if version != LINK_VERSION:
+            error = SnakeMQIncompatibleProtocol(
+                "%s speaks snakezmq link protocol version %d, this side speaks %d: run compatible "
+                "snakezmq versions on both sides" % (self.endpoint, version, LINK_VERSION))
+            problem = Problem("error", "%s; retrying with a growing interval" % error, error)
+            return actions + [SendBye(), problem] + self._restart_refused(now)
         self.phase = Phase.ESTABLISHED
         self.refusals = 0
         self.conn_id = self._new_conn_id()

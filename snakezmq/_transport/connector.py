@@ -148,7 +148,7 @@ class Connector:
             if state.conn_id is not None:
                 self.sink._received(state.conn_id, *frame.body)
         elif kind is wire.LinkKind.WELCOME:
-            self._run(state.welcome(frame.fields[1], now))
+            self._run(state.welcome(frame.fields[1], now, frame.fields[0]))
         elif kind is wire.LinkKind.PING:
             self._send_control(PONG)
         elif kind is wire.LinkKind.BYE:

@@ -55,6 +55,7 @@ def hello(the_nonce: Optional[bytes] = None, version: int = wire.LINK_VERSION,
 DATA = link(LinkKind.DATA)
 PING = link(LinkKind.PING)
 RESET = link(LinkKind.RESET)
+BYE = link(LinkKind.BYE)
 
 
 def ident_packet(ident: Any, version: int = wire.MESSAGING_VERSION) -> bytes:
@@ -560,6 +561,38 @@ def test_connector_reports_refused_version(victim, caplog):
                             logged_text="(version): this side speaks version 99")
     assert "version" in error.reason and "99" in str(error)
     assert victim.rogue.address[1] and str(victim.rogue.address[1]) in str(error)  # names the endpoint
+    victim.traffic.check()
+
+
+def test_connector_refuses_welcome_of_another_version(victim, caplog):
+    """A listener that WELCOMEs with another link version: an ERROR and
+    on_error(None, SnakeMQIncompatibleProtocol), no session, BYE to the listener, and
+    retries with a growing interval (1 s, 2 s, ...), not a reconnect loop."""
+    caplog.clear()
+    known_connects = len(victim.link_events.connects)
+    welcomed = set()
+
+    def welcome_every_hello() -> List[List[bytes]]:
+        hellos = victim.rogue.hellos()
+        for rid, header in hellos:
+            the_nonce = wire.decode_link([header]).fields[2]
+            if the_nonce not in welcomed:
+                welcomed.add(the_nonce)
+                victim.rogue.send(rid, link(LinkKind.WELCOME, 99, the_nonce))
+        return hellos
+
+    victim.links.pump(lambda: welcome_every_hello() and [
+        e for e in victim.events.of("error") if isinstance(e[2], SnakeMQIncompatibleProtocol)],
+        REPORT_DEADLINE, "on_error(None, SnakeMQIncompatibleProtocol)")
+    error = expect_reported(victim.links, victim.events, caplog, None, SnakeMQIncompatibleProtocol)
+    assert "version 99" in str(error) and str(victim.rogue.address[1]) in str(error)
+    victim.links.pump(lambda: [f for f in victim.rogue.poll() if f[1:] == [BYE]], REPORT_DEADLINE,
+                      "BYE to the listener that WELCOMEd with another version")
+    victim.links.pump_for(2.5)
+    welcome_every_hello()
+    # A reconnect loop (reconnect_interval 0.2 s) would say HELLO a dozen times by now.
+    assert 1 <= len(victim.rogue.hellos()) <= 3, len(victim.rogue.hellos())
+    assert victim.link_events.connects[known_connects:] == []  # never a session
     victim.traffic.check()
 
 
