@@ -11,13 +11,13 @@ import os
 import re
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from . import message as message_module  # noqa: F401  (snakemq code uses snakemq.message after importing messaging)
 from ._core import wire
 from ._core.dedup import DeliveredLog
 from ._core.outbox import Entry, MessageDropped, Outbox
-from .callbacks import Callback
+from .callbacks import Callback, functions_of
 from .exceptions import (DuplicateIdent, NoConnection, PacketTooLarge, SnakeMQException,
                          SnakeMQIncompatibleProtocol, SnakeMQNoIdent, WireError)
 from .message import FLAG_PERSISTENT, Message, received_message
@@ -301,53 +301,55 @@ class Messaging:
         if peer.ident is None:
             raise SnakeMQNoIdent("conn %s sent messages before identifying itself" % conn_id)
         batch = wire.decode_messages(packet, payload)
-        if batch.ack:
-            self._acknowledged(conn_id, peer.ident, batch.ack)
-        count = len(batch.uuids)
-        if not count:
-            return
-        ident, incarnation = peer.ident, peer.incarnation
-        delivered = self._delivered
-        skip = max(0, delivered.last_seq(ident, incarnation) + 1 - batch.first_seq)  # resent ones
-        last_seq = batch.first_seq + count - 1
-        first_error: Optional[BaseException] = None
-        if skip < count:
-            delivered.record(ident, incarnation, last_seq)
-            datas, ttls, flags, uuids = (batch.datas[skip:], batch.ttls[skip:], batch.flags[skip:],
-                                         batch.uuids[skip:])
-            messages = map(received_message, datas, ttls, flags, uuids)
-            if any(map(FLAG_PERSISTENT.__and__, flags)):  # a restarted sender resends these
-                messages = (m for m in messages if not m.flags & FLAG_PERSISTENT
-                            or delivered.first_time_persistent(m.uuid))
-            on_message_recv = self.on_message_recv
-            for message in messages:
-                try:
-                    on_message_recv(conn_id, ident, message)
-                except Exception as exc:  # deliver the rest of the batch, then raise like snakemq
-                    first_error = first_error or exc
-        if count >= ACK_AT_ONCE_COUNT or len(packet) >= ACK_AT_ONCE_BYTES or payload is not None:
-            peer.ack_due = 0
-            self._send(conn_id, wire.encode_ack(last_seq))
-        else:
-            peer.ack_due = last_seq
+        first_error = self._acknowledged(conn_id, peer.ident, batch.ack) if batch.ack else None
+        if batch.uuids:
+            delivery_error = self._deliver(conn_id, peer, batch)
+            first_error = first_error or delivery_error
+            last_seq = batch.first_seq + len(batch.uuids) - 1
+            if len(batch.uuids) >= ACK_AT_ONCE_COUNT or len(packet) >= ACK_AT_ONCE_BYTES \
+                    or payload is not None:
+                peer.ack_due = 0
+                self._send(conn_id, wire.encode_ack(last_seq))
+            else:
+                peer.ack_due = last_seq
         if first_error is not None:
             raise first_error
+
+    def _deliver(self, conn_id: str, peer: PeerState, batch: wire.MessagesPacket) -> Optional[BaseException]:
+        """``on_message_recv`` for each message not delivered before; returns the first
+        exception a callback raised (the rest of the batch is delivered all the same)."""
+        ident, incarnation, delivered = peer.ident, peer.incarnation, self._delivered
+        assert ident is not None
+        skip = max(0, delivered.last_seq(ident, incarnation) + 1 - batch.first_seq)  # resent ones
+        if skip >= len(batch.uuids):
+            return None
+        delivered.record(ident, incarnation, batch.first_seq + len(batch.uuids) - 1)
+        flags = batch.flags[skip:]
+        messages: Iterable[Message] = map(received_message, batch.datas[skip:], batch.ttls[skip:],
+                                          flags, batch.uuids[skip:])
+        if any(map(FLAG_PERSISTENT.__and__, flags)):  # a restarted sender resends these
+            messages = (m for m in messages if not m.flags & FLAG_PERSISTENT
+                        or delivered.first_time_persistent(m.uuid))
+        return _call_each(functions_of(self.on_message_recv), conn_id, ident, messages)
 
     def _recv_ack(self, conn_id: str, peer: PeerState, packet: bytes) -> None:
         upto_seq = wire.decode_ack(packet)
         if peer.ident is None:
             raise SnakeMQNoIdent("conn %s acknowledged before identifying itself" % conn_id)
-        self._acknowledged(conn_id, peer.ident, upto_seq)
+        first_error = self._acknowledged(conn_id, peer.ident, upto_seq)
+        if first_error is not None:
+            raise first_error
 
-    def _acknowledged(self, conn_id: str, ident: str, upto_seq: int) -> None:
+    def _acknowledged(self, conn_id: str, ident: str, upto_seq: int) -> Optional[BaseException]:
+        """Messages up to ``upto_seq`` are sent: ``on_message_sent`` for each (the first
+        exception a callback raised is returned, for the caller to raise when done)."""
         with self._lock:
             sent = self._outbox.acknowledge(ident, upto_seq)
         if not sent:
-            return
+            return None
         self._forget_stored(sent)
-        on_message_sent = self.on_message_sent
-        for message in sent:
-            on_message_sent(conn_id, ident, message.uuid)
+        return _call_each(functions_of(self.on_message_sent), conn_id, ident,
+                          [message.uuid for message in sent])
 
     # -- the loop pass -----------------------------------------------------------------------------
 
@@ -411,6 +413,28 @@ class _StoredTtl:
 
     def __init__(self, uuid: bytes, ttl: Optional[float]) -> None:
         self.uuid, self.ttl, self.data, self.flags = uuid, ttl, b"", FLAG_PERSISTENT
+
+
+def _call_each(functions: List[Callable[..., Any]], conn_id: str, ident: str,
+               items: Iterable[Any]) -> Optional[BaseException]:
+    """``func(conn_id, ident, item)`` for every item and function; an exception does not stop
+    the rest (they were delivered or acknowledged too): the first one is returned."""
+    first_error: Optional[BaseException] = None
+    if len(functions) == 1:
+        func = functions[0]
+        for item in items:
+            try:
+                func(conn_id, ident, item)
+            except Exception as exc:
+                first_error = first_error or exc
+        return first_error
+    for item in items:
+        for func in functions:
+            try:
+                func(conn_id, ident, item)
+            except Exception as exc:
+                first_error = first_error or exc
+    return first_error
 
 
 def _batch(entries: List[Entry]) -> List[Tuple[int, List[Entry]]]:

@@ -69,6 +69,30 @@ def test_raising_message_callback_loses_nothing_of_its_batch(links):
     assert received == batch + [b"d"]  # nothing delivered twice
 
 
+def test_raising_sent_callback_on_a_piggybacked_ack_loses_no_message(links):
+    """A reply carries the ack of its request: on_message_sent raising for that ack must not
+    stop the reply's delivery (nor the rest of the acknowledged messages' callbacks)."""
+    receiver_link, receiver, sender_link, sender, address = _pair(links)
+    got_replies, sent = [], []
+    receiver.on_message_recv.add(
+        lambda conn_id, ident, message: receiver.send_message(ident, Message(b"re:" + message.data, ttl=None)))
+    sender.on_message_recv.add(lambda conn_id, ident, message: got_replies.append(message.data))
+
+    def on_sent(conn_id, ident, uuid):
+        sent.append(uuid)
+        raise Boom(uuid)
+
+    sender.on_message_sent.add(on_sent)
+    sender_link.add_connector(address)
+    for data in [b"1", b"2"]:
+        sender.send_message("receiver", Message(data, ttl=None))
+    raised = pump_collecting(links, lambda: len(got_replies) == 2 and len(sent) == 2,
+                             what="both replies and both acks")
+    assert got_replies == [b"re:1", b"re:2"] and len(raised) >= 1
+    links.pump_for(0.2)
+    assert got_replies == [b"re:1", b"re:2"]
+
+
 def test_plain_function_callback_that_raises(links):
     """Callbacks assigned as plain functions (snakemq style) raise out of loop() the same way."""
     receiver_link, receiver, sender_link, sender, address = _pair(links)
