@@ -4,8 +4,16 @@ snakemq cuts the byte stream into slices; here one packet is one ZeroMQ
 message and cannot be cut, so whole packets wait in a per-connection token
 bucket. The average rate is ``speed`` bytes per second (a packet larger than
 the bucket goes out when the bucket is non-negative and leaves it in debt).
-snakemq's Throttle also double-counts throttled bytes and never runs
-``on_loop_pass`` for the layers above; this one does neither.
+Waiting packets go out when the Link's loop passes; allowance a connection
+earns while it has packets waiting is never lost, so the average holds
+whatever ``poll_timeout`` the loop runs with (a long one makes the releases
+burstier, not slower). An idle connection saves up at most TIME_QUANTUM
+seconds of allowance. Measured: within 2% of ``speed`` over 5 s
+(tests/integration/test_throttle_rate.py).
+
+snakemq's Throttle also reports throttled bytes as unsent (a Packeter over it
+sends them twice) and never runs ``on_loop_pass`` for the layers above; this
+one does neither.
 """
 from __future__ import annotations
 
@@ -29,13 +37,16 @@ class TokenBucket:
         self.tokens = 0.0
         self.updated = now
 
-    def refill(self, now: float) -> None:
-        self.tokens = min(self.tokens + (now - self.updated) * self.speed, self.speed * TIME_QUANTUM)
+    def refill(self, now: float, backlogged: bool) -> None:
+        """Add what the time since the last refill earned; capped unless packets waited."""
+        self.tokens += (now - self.updated) * self.speed
+        if not backlogged:
+            self.tokens = min(self.tokens, self.speed * TIME_QUANTUM)
         self.updated = now
 
-    def take(self, size: int, now: float) -> bool:
+    def take(self, size: int, now: float, backlogged: bool = False) -> bool:
         """Spend ``size`` bytes if the bucket is not in debt."""
-        self.refill(now)
+        self.refill(now, backlogged)
         if self.tokens < 0:
             return False
         self.tokens -= size
@@ -43,6 +54,8 @@ class TokenBucket:
 
 
 class Throttle:
+    """Stands in for a Link: ``send`` is throttled per connection, the rest is the Link's."""
+
     def __init__(self, link: Any, speed: float) -> None:
         """
         :param link: :class:`~snakezmq.link.Link`
@@ -68,6 +81,10 @@ class Throttle:
         return getattr(self.link, name)
 
     def send(self, conn_id: str, buf: bytes) -> None:
+        """Send ``buf`` on ``conn_id`` now if the bucket allows, else later, in order.
+
+        Raises ``KeyError`` for an unknown conn_id (as the Link).
+        """
         bucket = self.connections[conn_id]
         waiting = self._waiting.get(conn_id)
         if waiting is None and bucket.take(len(buf), time.monotonic()):
@@ -85,9 +102,10 @@ class Throttle:
     def _on_loop_pass(self) -> None:
         now = time.monotonic()
         for conn_id in list(self._waiting):
-            waiting, bucket = self._waiting[conn_id], self.connections[conn_id]
-            while waiting and bucket.take(len(waiting[0]), now):
+            waiting, bucket = self._waiting.get(conn_id), self.connections.get(conn_id)
+            # (a send below may have ended a connection: on_disconnect dropped its state)
+            while waiting and bucket is not None and bucket.take(len(waiting[0]), now, True):
                 self.link.send(conn_id, waiting.popleft())
             if not waiting:
-                del self._waiting[conn_id]
+                self._waiting.pop(conn_id, None)
         self.on_loop_pass()
