@@ -25,8 +25,12 @@ import traceback
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
-import msgpack
-
+from ._msgpack_pickler import MsgpackPickleError as MsgpackPickleError  # re-exported
+from ._msgpack_pickler import MsgpackPickler as MsgpackPickler  # re-exported
+from ._msgpack_pickler import msgpack_pickler as msgpack_pickler  # re-exported
+from ._msgpack_pickler import register_exceptions as _register_exceptions
+from ._msgpack_pickler import safe_str as _safe_str
+from ._msgpack_pickler import type_name as _type_name
 from .message import Message
 
 REQUEST_PREFIX = b"rpcreq"
@@ -86,6 +90,11 @@ class RemoteError(Error):
         return "%s: %s" % (self.type_name, self.message) if self.message else self.type_name
 
 
+# MsgpackPickler re-creates these by name; any other exception arrives as RemoteError
+_register_exceptions([Error, NoInstanceError, NoMethodError, CallError, NotConnected, PartialCall],
+                     RemoteError)
+
+
 def as_signal(method: F) -> F:
     """Mark a server method as a signal (no reply; the client uses ``method.as_signal(ttl)``).
 
@@ -95,116 +104,10 @@ def as_signal(method: F) -> F:
     return method
 
 
-def _type_name(cls: type) -> str:
-    if cls.__module__ == "builtins":
-        return cls.__qualname__
-    return "%s.%s" % (cls.__module__, cls.__qualname__)
-
-
-def _safe_str(obj: object) -> str:
-    try:
-        return str(obj)
-    except Exception:  # a user __str__ that raises must not stop the reply
-        return "<unprintable %s>" % type(obj).__name__
-
-
 def _format_traceback(exc: BaseException) -> str:
     if exc.__traceback__ is None:
         return ""
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-
-
-# -- the safe serializer ------------------------------------------------------------------------
-
-class MsgpackPickleError(pickle.PickleError):
-    """Data that MsgpackPickler cannot encode, or bytes it cannot decode."""
-
-
-_EXCEPTION_EXT = 1  #: msgpack ext type code: [type name, [args...]]
-_SAFE_EXCEPTIONS: Dict[str, type] = {_type_name(cls): cls for cls in (
-    Exception, ArithmeticError, AssertionError, AttributeError, BufferError, EOFError,
-    FloatingPointError, IndexError, KeyError, LookupError, MemoryError, NameError,
-    NotImplementedError, OSError, OverflowError, RecursionError, RuntimeError, TypeError,
-    ValueError, ZeroDivisionError, ConnectionError, ConnectionRefusedError,
-    ConnectionResetError, ConnectionAbortedError, BrokenPipeError, FileExistsError,
-    FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, TimeoutError,
-    Error, NoInstanceError, NoMethodError, CallError, NotConnected, PartialCall, RemoteError,
-    MsgpackPickleError)}
-
-
-class MsgpackPickler:
-    """A pickler for RpcServer/RpcClient that carries plain data only and never runs peer code.
-
-    Carries None, bool, int (64-bit), float, str, bytes, list, tuple (arrives
-    as list) and dict. Exceptions travel as (type name, args): the built-in
-    and snakezmq.rpc classes in a fixed allowlist are re-created by name;
-    any other becomes :class:`RemoteError` with the remote type name and message.
-    ``dumps`` refuses everything else with ``PickleError``.
-
-    Use the same pickler on both sides: ``RpcServer(hook, pickler=MsgpackPickler())``.
-    """
-
-    PickleError = MsgpackPickleError
-
-    @staticmethod
-    def dumps(obj: Any) -> bytes:
-        try:
-            data: bytes = msgpack.packb(obj, default=_encode_exception, use_bin_type=True)
-        except Exception as exc:  # msgpack raises TypeError, ValueError, OverflowError, ...
-            raise MsgpackPickleError("cannot encode %s: %s" % (type(obj).__name__, exc)) from exc
-        try:
-            MsgpackPickler.loads(data)  # refuse what the peer could not decode
-        except MsgpackPickleError as exc:
-            raise MsgpackPickleError("cannot encode %s: the peer could not decode it (%s); dict "
-                                     "keys must be str, bytes, int, float, bool or None"
-                                     % (type(obj).__name__, exc.__cause__ or exc)) from exc
-        return data
-
-    @staticmethod
-    def loads(data: bytes) -> Any:
-        try:
-            return msgpack.unpackb(data, ext_hook=_decode_ext, raw=False, strict_map_key=False)
-        except MsgpackPickleError:
-            raise
-        except Exception as exc:  # msgpack's own docs: unpackb may raise any exception
-            raise MsgpackPickleError("cannot decode %d bytes: %s" % (len(data), exc)) from exc
-
-
-msgpack_pickler = MsgpackPickler()
-
-
-def _encode_exception(obj: Any) -> msgpack.ExtType:
-    if isinstance(obj, int):
-        raise OverflowError("integers must fit in 64 bits: %d" % obj)
-    if not isinstance(obj, BaseException):
-        raise TypeError("only plain data and exceptions can be sent, not %s" % _type_name(type(obj)))
-    name = _type_name(type(obj))
-    args: List[Any] = list(obj.args)
-    if _SAFE_EXCEPTIONS.get(name) is not type(obj):
-        name, args = _type_name(RemoteError), [name, _safe_str(obj)]
-    try:
-        payload = msgpack.packb([name, args], default=_encode_exception, use_bin_type=True)
-    except Exception:  # args that are not plain data: keep the message only
-        payload = msgpack.packb([name, [_safe_str(obj)]], use_bin_type=True)
-    return msgpack.ExtType(_EXCEPTION_EXT, payload)
-
-
-def _decode_ext(code: int, payload: bytes) -> BaseException:
-    if code != _EXCEPTION_EXT:
-        raise MsgpackPickleError("unknown msgpack extension type %d" % code)
-    item = msgpack.unpackb(payload, ext_hook=_decode_ext, raw=False, strict_map_key=False)
-    if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
-            and isinstance(item[1], list)):
-        raise MsgpackPickleError("malformed exception record")
-    name, args = item
-    cls = _SAFE_EXCEPTIONS.get(name)
-    if cls is None:
-        return RemoteError(name, " ".join(_safe_str(arg) for arg in args))
-    try:
-        exc: BaseException = cls(*args)
-    except Exception:  # arguments this class does not accept
-        return RemoteError(name, _safe_str(args))
-    return exc
 
 
 # -- server -------------------------------------------------------------------------------------
