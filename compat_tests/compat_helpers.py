@@ -3,10 +3,32 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 if TYPE_CHECKING:
     from conftest import Links
+
+
+def pump(links: Iterable[Any], until: Callable[[], bool], timeout: float = 5.0,
+         what: str = "condition") -> None:
+    """Run each link's loop in turn (public API only) until ``until()`` holds; fail at the
+    deadline. tests/ uses it too (``from compat_tests.compat_helpers import pump``)."""
+    links = list(links)
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        for link in links:
+            link.loop(poll_timeout=0.01, runtime=0.01)
+
+
+def pump_for(links: Iterable[Any], seconds: float) -> None:
+    """Run the loops for a fixed time (for 'nothing else happens' checks only)."""
+    links = list(links)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for link in links:
+            link.loop(poll_timeout=0.01, runtime=0.01)
 
 
 def record(obj: object, *names: str) -> Dict[str, List[tuple]]:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import importlib
 import threading
-import time
 import types
 from typing import Callable, Iterable, List, Optional, Tuple
 
 import pytest
 
-from compat_helpers import Peer, RawEnd
+from compat_helpers import Peer, RawEnd, pump, pump_for
 
 BACKENDS = ["snakemq", "snakezmq"]
 
@@ -106,25 +105,6 @@ def links(backend):
     tracker.cleanup_all()
 
 
-def pump(links: Iterable[object], until: Callable[[], bool], timeout: float = 5.0,
-         what: str = "condition") -> None:
-    """Run each link's loop in turn (public API only) until ``until()`` holds."""
-    links = list(links)
-    deadline = time.monotonic() + timeout
-    while not until():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
-        for link in links:
-            link.loop(poll_timeout=0.01, runtime=0.01)
-
-
-def pump_for(links: Iterable[object], seconds: float) -> None:
-    """Run the loops for a fixed time (for 'nothing else happens' checks only)."""
-    links = list(links)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for link in links:
-            link.loop(poll_timeout=0.01, runtime=0.01)
 
 
 def run_thread(target: Callable[[], None], timeout: float = 10.0) -> threading.Thread:

@@ -420,14 +420,6 @@ def _call_each(functions: List[Callable[..., Any]], conn_id: str, ident: str,
     """``func(conn_id, ident, item)`` for every item and function; an exception does not stop
     the rest (they were delivered or acknowledged too): the first one is returned."""
     first_error: Optional[BaseException] = None
-    if len(functions) == 1:
-        func = functions[0]
-        for item in items:
-            try:
-                func(conn_id, ident, item)
-            except Exception as exc:
-                first_error = first_error or exc
-        return first_error
     for item in items:
         for func in functions:
             try:

@@ -19,6 +19,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import pytest
 
+from compat_tests.compat_helpers import pump, pump_for
+
 PEER_SCRIPT = os.path.join(os.path.dirname(__file__), "integration", "peer.py")
 
 
@@ -84,25 +86,6 @@ def links() -> Iterable[Links]:
     tracker.cleanup_all()
 
 
-def pump(links: Iterable[Any], until: Callable[[], bool], timeout: float = 5.0,
-         what: str = "condition") -> None:
-    """Run each link's loop in turn until ``until()`` holds; fail at the deadline."""
-    links = list(links)
-    deadline = time.monotonic() + timeout
-    while not until():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
-        for link in links:
-            link.loop(poll_timeout=0.01, runtime=0.01)
-
-
-def pump_for(links: Iterable[Any], seconds: float) -> None:
-    """Run the loops for a fixed time (only for 'nothing else happens' checks)."""
-    links = list(links)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for link in links:
-            link.loop(poll_timeout=0.01, runtime=0.01)
 
 
 class Recorder:
