@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import cProfile
 import datetime
 import gc
@@ -63,7 +64,7 @@ import tempfile
 import time
 import traceback
 import types
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -369,12 +370,23 @@ def messaging_memory(c: Ctx) -> None:
     link.cleanup()
 
 
-def zmq_receiver(c: Ctx) -> None:
+@contextlib.contextmanager
+def zmq_socket(kind: int) -> Iterator[Any]:
+    """A socket of its own context, closed without lingering (raw pyzmq backend)."""
     import zmq
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.ROUTER)
+    sock = ctx.socket(kind)
     sock.linger = 0
     try:
+        yield sock
+    finally:
+        sock.close(0)
+        ctx.term()
+
+
+def zmq_receiver(c: Ctx) -> None:
+    import zmq
+    with zmq_socket(zmq.ROUTER) as sock:
         port = sock.bind_to_random_port("tcp://127.0.0.1")
         c.put("ready", {"port": port})
         expected = c.p["senders"]
@@ -407,17 +419,11 @@ def zmq_receiver(c: Ctx) -> None:
         t_last = time.monotonic()
         c.put("result", {"t_last": t_last, "count": n, "bytes": nbytes})
         c.stop.wait(max(0.0, c.left()))
-    finally:
-        sock.close(0)
-        ctx.term()
 
 
 def zmq_sender(c: Ctx) -> None:
     import zmq
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.linger = 0
-    try:
+    with zmq_socket(zmq.DEALER) as sock:
         sock.sndtimeo = sock.rcvtimeo = max(1, int(c.left() * 1000))
         sock.connect("tcp://127.0.0.1:%d" % (c.port or 0))
         sock.send(b"hello")
@@ -442,9 +448,6 @@ def zmq_sender(c: Ctx) -> None:
             t_queued = time.monotonic()
             c.put("sent", {"t_first": t_first, "t_queued": t_queued, "t_sent": t_queued})
         c.stop.wait(max(0.0, c.left()))
-    finally:
-        sock.close(0)
-        ctx.term()
 
 
 def zmq_memory(c: Ctx) -> None:
@@ -453,12 +456,9 @@ def zmq_memory(c: Ctx) -> None:
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()  # nobody listens there
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.linger = 0
-    sock.sndhwm = 0  # no limit: queue everything in the pipe
-    sock.connect("tcp://127.0.0.1:%d" % port)
-    try:
+    with zmq_socket(zmq.DEALER) as sock:
+        sock.sndhwm = 0  # no limit: queue everything in the pipe
+        sock.connect("tcp://127.0.0.1:%d" % port)
         gc.collect()
         rss0 = rss_bytes()
         t0 = time.monotonic()
@@ -471,9 +471,6 @@ def zmq_memory(c: Ctx) -> None:
         gc.collect()
         rss1 = rss_bytes()
         c.put("result", {"rss0": rss0, "rss1": rss1, "count": count, "queue_s": t1 - t0})
-    finally:
-        sock.close(0)
-        ctx.term()
 
 
 WORKERS = {
