@@ -59,6 +59,25 @@ class PacketTooLarge(SnakeMQBrokenPacket):
         self.limit = limit
 
 
+class MessageSizeExceeded(PacketTooLarge):
+    """ZeroMQ cut off a peer that was sending a message over this side's limit (ZMQ_MAXMSGSIZE).
+
+    The size of that message is unknown (``size`` is None): libzmq closes the
+    connection as soon as it reads the message's length.
+    """
+
+    def __init__(self, limit: int, peer: str = "") -> None:
+        SnakeMQBrokenPacket.__init__(  # not PacketTooLarge's: the size is unknown
+            self, "ZeroMQ cut off the peer at %s while it was sending: most likely a message larger "
+            "than this side's limit of %d bytes (ZMQ_MAXMSGSIZE: Packeter.max_packet_size plus "
+            "header room), or data that breaks ZeroMQ's framing. If the peer's packets are meant "
+            "to be that large, raise Packeter.max_packet_size on this side (before add_listener / "
+            "add_connector); else make the peer send smaller ones" % (peer or "?", limit))
+        self.size = None  # type: ignore[assignment]
+        self.limit = limit
+        self.peer = peer
+
+
 class DuplicateIdent(SnakeMQException):
     """A second peer tried to connect with an ident that is already connected."""
 

@@ -17,6 +17,7 @@ from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
 from ..exceptions import (ConnectionRefused, DuplicateIdent, SnakeMQException,
                           SnakeMQIncompatibleProtocol)
+from .drops import Hangup, cut_report, cut_while_sending
 from .liveness import Liveness, Verdict
 from .wire import LINK_VERSION
 
@@ -78,6 +79,7 @@ class Problem(NamedTuple):
     level: str
     text: str
     error: Optional[SnakeMQException] = None
+    conn_id: Optional[str] = None  #: the connection it concerns, if any
 
 
 class ConnectorState:
@@ -111,9 +113,21 @@ class ConnectorState:
             return []
         return self._send_hello(now)
 
-    def transport_down(self, now: float) -> List[Action]:
-        """The TCP connection dropped; libzmq reconnects the same socket by itself."""
-        actions = self._end_session()
+    def transport_down(self, now: float, hangup: Optional[Hangup] = None, limit: int = -1,
+                       heartbeat_timeout: float = 0.0, peer: str = "") -> List[Action]:
+        """The TCP connection dropped; libzmq reconnects the same socket by itself.
+
+        ``hangup``: what the shell saw of the dropped connection (None: nothing); a live
+        listener that libzmq cut off while it was sending (over ``limit``, this side's
+        ZMQ_MAXMSGSIZE, or broken framing) is a WARNING and on_error (``_core.drops``;
+        ``heartbeat_timeout``: the ZMTP heartbeat timeout, 0 to never report).
+        """
+        actions: List[Action] = []
+        if self.phase is Phase.ESTABLISHED and self.liveness is not None and cut_while_sending(
+                hangup, now - self.liveness.last_heard, heartbeat_timeout):
+            text, error = cut_report(self.endpoint, peer, self.conn_id, limit)
+            actions.append(Problem("warning", text, error, self.conn_id))
+        actions += self._end_session()
         if self.phase is Phase.PROBING:
             actions.append(CloseProbe())
         if self.phase is not Phase.WAITING:
@@ -164,7 +178,8 @@ class ConnectorState:
         probe: List[Action] = [CloseProbe()] if self.phase is Phase.PROBING else []
         return probe + self._end_session() + [problem] + self._restart_refused(now)
 
-    def probed(self, status: str, text: str, ident: str, now: float) -> List[Action]:
+    def probed(self, status: str, text: str, ident: str, now: float, local: str = "") -> List[Action]:
+        """The listener's answer to our PROBE; ``local``: this side's address, for the report."""
         if self.phase is not Phase.PROBING:
             return []
         if status == "retry":
@@ -175,6 +190,8 @@ class ConnectorState:
             self.phase = Phase.HELLO_SENT
             self.deadline = now + PROBE_WAIT_RETRY
             return [CloseProbe()]
+        if local and local not in text:
+            text += " (this side is %s)" % local
         error = DuplicateIdent(ident, "at %s: %s" % (self.endpoint, text))
         return [CloseProbe(), Problem("error", str(error), error)] + self._restart_refused(now)
 

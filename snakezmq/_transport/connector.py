@@ -10,6 +10,7 @@ import zmq
 
 from .._core import connector as state_machine
 from .._core import wire
+from .._core.drops import LoopStalls
 from ..exceptions import ConnectionRefused, WireError
 from . import curve, sockets
 from .peer_io import BYE, DATA_HEADER, PING, PONG, RECV_BATCH, Outgoing, Sink, send_now
@@ -40,6 +41,11 @@ class Connector:
         self.hello_unsent = False
         self.outgoing = Outgoing()
         self.failures = curve.RateLimit()
+        self.held = sockets.HeldConnections(limit=4)  # this DEALER's connection (_core.drops)
+        self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
+        self.next_prune = 0.0
+        self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
+        self.limit = -1  #: ZMQ_MAXMSGSIZE of the DEALER (-1: none)
         self._handlers = {
             state_machine.CreateSocket: self._create,
             state_machine.DestroySocket: self._destroy,
@@ -51,7 +57,7 @@ class Connector:
             state_machine.Connected: lambda action: self.sink._connected(action.conn_id, self),
             state_machine.Disconnected: self._disconnected,
             state_machine.Problem: lambda action: self.sink._problem(
-                action.level, action.text, action.error),
+                action.level, action.text, action.error, action.conn_id),
         }
 
     def start(self, now: float) -> None:
@@ -67,7 +73,7 @@ class Connector:
         self._destroy()
         rid, self.rid_is_ident = self._routing_id()
         self.dealer = sockets.make_dealer(rid, self.state.reconnect_interval, self.security)
-        self.dealer.maxmsgsize = self.sink._max_message_size
+        self.limit = self.dealer.maxmsgsize = self.sink._max_message_size
         self.monitor = sockets.monitor(self.dealer, sockets.MONITORED_DEALER)
         self.sink._register(self.dealer, self._on_readable)
         self.sink._register(self.monitor, self._on_monitor)
@@ -84,6 +90,8 @@ class Connector:
         self.sink._unregister(self.monitor)
         sockets.close(self.dealer, self.monitor, linger_ms=sockets.BYE_LINGER_MS)
         self.dealer = self.monitor = None
+        self.held.close()
+        self.local_address = ""
 
     def _open_probe(self, action: state_machine.OpenProbe) -> None:
         self._close_probe()
@@ -92,8 +100,10 @@ class Connector:
         self.probe.immediate = 0  # queue the PROBE until the connection is up
         self.sink._register(self.probe, self._on_probe_readable)
         self.probe.connect(self.endpoint)
+        # local_address (appended; older listeners ignore it): the listener names our
+        # parked connection's address in its duplicate-ident report.
         self.probe.send(wire.encode_link(wire.LinkKind.PROBE, wire.MAGIC, wire.LINK_VERSION, rid,
-                                         action.nonce), zmq.NOBLOCK)
+                                         action.nonce, self.local_address), zmq.NOBLOCK)
 
     def _close_probe(self, action: Any = None) -> None:
         if self.probe is not None:
@@ -109,12 +119,27 @@ class Connector:
                 event, value, _ = sockets.read_monitor_event_value(self.monitor)
             except zmq.Again:
                 return
-            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            if event == zmq.EVENT_CONNECTED:
+                self._connected_fd(value)
+            elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._run(self.state.transport_up(now))
             elif event == zmq.EVENT_DISCONNECTED:
-                self._run(self.state.transport_down(now))
+                hangup, remote = self.held.dropped(value)
+                if not self.stalls.smooth(now, time.monotonic()):
+                    hangup = None  # libzmq may have timed out a connection nobody read
+                self._run(self.state.transport_down(now, hangup, self.limit,
+                                                    sockets.HEARTBEAT_TIMEOUT, remote))
             else:
                 self._handshake_failed(event, value)
+
+    def _connected_fd(self, fd: int) -> None:
+        """A TCP connection is up: note this side's address, hold the connection (_core.drops)."""
+        local, remote = self.held.opened(fd)
+        port = self.endpoint.rsplit(":", 1)[-1]
+        if not remote.endswith(":" + port):  # the descriptor was reused meanwhile: not ours
+            self.held.close()
+            local = ""
+        self.local_address = local
 
     def _handshake_failed(self, event: int, value: int) -> None:
         """ZMTP/CURVE handshake failure: logged (rate-limited); a refused key also goes to on_error."""
@@ -176,7 +201,7 @@ class Connector:
         if frame.kind is wire.LinkKind.PROBED:
             rid, _ = self._routing_id()
             self._run(self.state.probed(frame.fields[0], frame.fields[1],
-                                        rid.decode("utf-8", "replace"), now))
+                                        rid.decode("utf-8", "replace"), now, self.local_address))
         elif frame.kind is wire.LinkKind.REFUSE:  # e.g. CurveZMQ: our key may not use this ident
             self._run(self.state.refused(frame.fields[0], frame.fields[1], now))
 
@@ -184,7 +209,7 @@ class Connector:
 
     def _send_hello(self, action: Any = None) -> None:
         header = wire.encode_link(wire.LinkKind.HELLO, wire.MAGIC, wire.LINK_VERSION,
-                                  self.state.nonce, self.rid_is_ident)
+                                  self.state.nonce, self.rid_is_ident, self.local_address)
         self.hello_unsent = not self._send_control(header)
 
     def _send_control(self, header: bytes) -> bool:
@@ -212,6 +237,10 @@ class Connector:
         self._run(self.state.close(now))
 
     def tick(self, now: float) -> None:
+        self.stalls.passed(now, time.monotonic())
+        if now >= self.next_prune:
+            self.next_prune = now + 1.0
+            self.held.prune()
         if self.hello_unsent and self.state.phase is state_machine.Phase.HELLO_SENT:
             self._send_hello()
         conn_id = self.state.conn_id

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Dict, List, NamedTuple, Optional
 
 import zmq
 
 from .._core import wire
+from .._core.drops import Hangup, LoopStalls, PendingCuts, cut_report, cut_while_sending, host_of
 from .._core.liveness import DEAD_AFTER, Sweeps
 from .._core.sessions import SessionTable
 from ..exceptions import DuplicateIdent, WireError
@@ -26,6 +28,21 @@ class PendingProbe(NamedTuple):
 
 def _ident_text(rid: bytes) -> str:
     return rid.decode("utf-8", "replace")
+
+
+def _peer_address(first: Any) -> str:
+    """The ``"ip:port"`` of the peer that sent HELLO / PROBE header frame ``first``: the
+    ``local_address`` a newer connector appends (field 4) if its host is the one ZeroMQ
+    saw, else ZeroMQ's Peer-Address (host only, "" when unknown)."""
+    seen = peer_address(first)
+    try:
+        fields = wire._unpack_fields(first.bytes[1:], "address")  # decode_link drops extra fields
+    except WireError:
+        return seen
+    reported = fields[4] if len(fields) > 4 else None
+    if type(reported) is not str or len(reported) > 64 or host_of(reported) == reported:
+        return seen
+    return reported if not seen or host_of(reported) == seen else seen
 
 
 class Listener:
@@ -55,6 +72,11 @@ class Listener:
         self.outgoing = Outgoing()
         self.probes: Dict[bytes, List[PendingProbe]] = {}
         self.sweeps = Sweeps()
+        self.held = sockets.HeldConnections()  # each connection, to see why it dropped (_core.drops)
+        self.cuts = PendingCuts()
+        self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
+        self.next_prune = 0.0
+        self.limit: int = sink._max_message_size
         sink._register(self.router, self._on_readable)
         sink._register(self.monitor, self._on_monitor)
 
@@ -88,14 +110,14 @@ class Listener:
             else:
                 self.sink._received(conn_id, *frame.body)
         elif kind is wire.LinkKind.HELLO:
-            self._hello(rid, frame.fields, now, peer_address(frames[1]), frames[1])
+            self._hello(rid, frame.fields, now, _peer_address(frames[1]), frames[1])
         elif kind is wire.LinkKind.PING:
             self._send_control(rid, PONG if conn_id is not None else RESET)
         elif kind is wire.LinkKind.BYE:
             if not stranger:
                 self._end(rid)
         elif kind is wire.LinkKind.PROBE:
-            self._probe(rid, frame.fields, now, peer_address(frames[1]), frames[1])
+            self._probe(rid, frame.fields, now, _peer_address(frames[1]), frames[1])
         elif kind is not wire.LinkKind.PONG:
             error = WireError("%s frame is not valid towards a listener" % kind.name)
             self.sink._problem("error", "%s from %r: %s" % (self.endpoint, rid[:60], error), error, conn_id)
@@ -110,6 +132,9 @@ class Listener:
             return
         if self._ident_refused(rid, first, rid if rid_is_ident else None, address):
             return
+        current = self.sessions.by_rid(rid)
+        if current is not None and current.nonce != nonce and self.cuts:
+            self._report_cut(rid, now)  # its connection is gone: was it cut off by libzmq?
         outcome = self.sessions.hello(rid, nonce, now, address, rid_is_ident)
         if self.guard is not None:
             self.guard.session_started(rid, first)
@@ -142,21 +167,27 @@ class Listener:
                 event, value, _ = sockets.read_monitor_event_value(self.monitor)
             except zmq.Again:
                 return
-            if event == zmq.EVENT_DISCONNECTED:
+            if event == zmq.EVENT_ACCEPTED:
+                self.held.opened(value)
+            elif event == zmq.EVENT_DISCONNECTED:
+                hangup, remote = self.held.dropped(value)
+                if hangup is not None and hangup is not Hangup.PEER and self.stalls.smooth(
+                        now, time.monotonic()):
+                    self.cuts.add(remote, hangup, now)  # for the session the sweep finds gone
                 self.sweeps.dropped(now)  # and once more a moment later (libzmq frees the id late)
                 if not swept:
                     swept = True
-                    self._sweep()
+                    self._sweep(now)
             else:  # a failed handshake: say why (rate-limited)
                 self.failures.log((event, value), "%s: %s" % (
                     self.endpoint, curve.describe_failure(event, value, listening=True)),
                     curve.failure_level(event, value))
 
-    def _sweep(self) -> None:
+    def _sweep(self, now: float) -> None:
         """Some peer's connection ended and ZeroMQ does not say which: PING every session;
         the ones whose routing id is gone end at once."""
         for session in self.sessions:
-            self._ping(session.rid)
+            self._ping(session.rid, now)
 
     # -- duplicate routing ids -------------------------------------------------------
 
@@ -167,7 +198,7 @@ class Listener:
         if self.sessions.by_rid(target) is None:
             status = "wait" if self._reachable(target) else "retry"
             self._answer_probe(probe_rid, status, "no live session for this ident")
-        elif not self._ping(target):
+        elif not self._ping(target, now):
             self._answer_probe(probe_rid, "retry", "the previous connection is gone")
         else:
             self.probes.setdefault(target, []).append(PendingProbe(probe_rid, now + PROBE_WAIT, address))
@@ -204,7 +235,7 @@ class Listener:
         try:
             self.outgoing.send(self.router, conn_id, [session.rid, DATA_HEADER, *body], self.sink)
         except Unreachable:
-            self._end(session.rid)
+            self._end(session.rid, gone_at=time.monotonic())
 
     def _send_control(self, rid: bytes, header: bytes) -> bool:
         """Best effort: a peer whose queue is full or that is gone gets nothing."""
@@ -214,11 +245,11 @@ class Listener:
             return False
         return True
 
-    def _ping(self, rid: bytes) -> bool:
+    def _ping(self, rid: bytes, now: float) -> bool:
         """PING ``rid``; False (and its session ended) when its connection is gone."""
         if self._send_control(rid, PING):
             return True
-        self._end(rid)
+        self._end(rid, gone_at=now)
         return False
 
     def _reachable(self, rid: bytes) -> bool:
@@ -226,12 +257,25 @@ class Listener:
 
     # -- sessions ending -------------------------------------------------------------
 
-    def _end(self, rid: bytes) -> None:
+    def _end(self, rid: bytes, gone_at: Optional[float] = None) -> None:
+        """End ``rid``'s session; ``gone_at``: when its connection was found gone."""
+        if gone_at is not None and self.cuts:
+            self._report_cut(rid, gone_at)
         if self.guard is not None:
             self.guard.session_ended(rid)
         conn_id = self.sessions.end(rid)
         if conn_id is not None:
             self._disconnected(conn_id)
+
+    def _report_cut(self, rid: bytes, now: float) -> None:
+        """WARNING and on_error if libzmq cut this session's peer off while it was sending."""
+        session = self.sessions.by_rid(rid)
+        if session is None:
+            return
+        hangup = self.cuts.match(session.peer_address, now)
+        if cut_while_sending(hangup, now - session.liveness.last_heard, sockets.HEARTBEAT_TIMEOUT):
+            text, error = cut_report(self.endpoint, session.peer_address, session.conn_id, self.limit)
+            self.sink._problem("warning", text, error, session.conn_id)
 
     def _disconnected(self, conn_id: str) -> None:
         self.outgoing.forget(conn_id)
@@ -256,16 +300,20 @@ class Listener:
         self._end(session.rid)
 
     def tick(self, now: float) -> None:
+        self.stalls.passed(now, time.monotonic())
+        if now >= self.next_prune:
+            self.next_prune = now + 1.0
+            self.held.prune()
         for conn_id in self.outgoing.conn_ids():
             session = self.sessions.by_conn(conn_id)
             try:
                 self.outgoing.flush(self.router, conn_id, self.sink)
             except Unreachable:
                 if session is not None:
-                    self._end(session.rid)
+                    self._end(session.rid, gone_at=now)
         to_ping, dead = self.sessions.liveness_check(now)
         for rid in to_ping:
-            self._ping(rid)
+            self._ping(rid, now)
         for rid in dead:
             log.warning("%s: peer %r silent for %.0f s, session ended", self.endpoint,
                         _ident_text(rid), DEAD_AFTER)
@@ -274,7 +322,7 @@ class Listener:
         if self.probes:
             self._expire_probes(now)
         if self.sweeps.due(now):
-            self._sweep()
+            self._sweep(now)
 
     def next_deadline(self) -> float:
         deadlines = [s.liveness.next_deadline() for s in self.sessions]
@@ -296,6 +344,7 @@ class Listener:
             except zmq.ZMQError:
                 pass
             sockets.close(self.router, self.monitor, linger_ms=sockets.BYE_LINGER_MS)
+            self.held.close()
             self._release_guard()
 
     def _release_guard(self) -> None:

@@ -8,6 +8,7 @@ and not reconnect in a tight loop.
 from __future__ import annotations
 
 import logging
+import re
 
 from snakezmq.exceptions import DuplicateIdent, SnakeMQException
 from snakezmq.message import Message
@@ -23,6 +24,17 @@ def _errors_about_client(caplog, side_marker):
     return [r for r in caplog.records
             if r.levelno == logging.ERROR and r.name.startswith("snakezmq")
             and "'client'" in r.getMessage() and side_marker in r.getMessage()]
+
+
+def _peer_ports(text, listener_port):
+    """Ports of the 127.0.0.1 addresses a report names, besides the listener's."""
+    return set(re.findall(r"127\.0\.0\.1:(\d+)", text)) - {str(listener_port)}
+
+
+def _local_address(link):
+    """The "ip:port" of a Link's one connector's connection (what the listener sees)."""
+    (connector,) = link._connectors.values()
+    return connector.local_address
 
 
 def test_second_peer_with_same_ident_is_refused_and_told(links, caplog):
@@ -56,6 +68,14 @@ def test_second_peer_with_same_ident_is_refused_and_told(links, caplog):
          what="DuplicateIdent on the listener")
     assert _duplicates(server_events)[0].ident == "client"
     assert _errors_about_client(caplog, "on listener"), caplog.text
+    # Both sides name both peers with their ports: the one that holds the ident (A), and
+    # the refused one (B, the connection ZeroMQ parked).
+    a_address, b_address = _local_address(a_link), _local_address(b_link)
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", a_address) and a_address != b_address
+    for report in [str(error), str(_duplicates(server_events)[0])] + [
+            r.getMessage() for r in _errors_about_client(caplog, "")]:
+        assert "in use by the peer at %s" % a_address in report, report
+        assert "refused the peer at %s" % b_address in report, report
 
     # No churn: B never gets a link session during the next ~3 s, and A keeps its connection.
     links.pump_for(3.0)
@@ -92,6 +112,10 @@ def test_refused_peer_in_another_process_is_told(links, peers, caplog):
     logs = [e for e in b.of("log") if e["level"] == "ERROR" and "'client'" in e["text"]]
     assert logs, b.events
     assert _errors_about_client(caplog, "on listener"), caplog.text
+    # ip:port of both peers (A holds the ident, B was refused) on both sides
+    for report in [error["text"], logs[0]["text"]] + [
+            r.getMessage() for r in _errors_about_client(caplog, "on listener")]:
+        assert len(_peer_ports(report, port)) == 2, report
     assert b.of("connect") == []
     links.pump(lambda: _duplicates(server_events), what="listener's DuplicateIdent")
     assert server_events.of("disconnect") == []

@@ -24,16 +24,16 @@ import zmq
 
 from snakezmq._core import wire
 from snakezmq._core.wire import MAGIC, LinkKind, MessagingKind
-from snakezmq.exceptions import (ConnectionRefused, DuplicateIdent, PacketTooLarge,
-                                 SnakeMQException, SnakeMQIncompatibleProtocol, SnakeMQNoIdent,
-                                 WireError)
+from snakezmq.exceptions import (ConnectionRefused, DuplicateIdent, MessageSizeExceeded,
+                                 PacketTooLarge, SnakeMQException, SnakeMQIncompatibleProtocol,
+                                 SnakeMQNoIdent, WireError)
 from snakezmq.message import Message
 
 REPORT_DEADLINE = 3.0  # an error is reported this soon after the bad frame was sent
 PACKET_LIMIT = 10_000  # Packeter.max_packet_size in the oversized-message tests
-# libzmq drops the connection at once; the listener usually ends the session at once too,
-# but its sweep after EVENT_DISCONNECTED can run before libzmq detached the routing id,
-# and then the next link ping (2 s) ends it: allow the documented 10 s bound.
+# libzmq drops the connection at once; the listener ends the session at once too, or in
+# its second sweep 100 ms later (libzmq may free the routing id after the first), or at
+# the latest at the next link ping (2 s): allow the documented 10 s bound.
 DROP_DEADLINE = 10.0
 
 
@@ -668,12 +668,19 @@ def test_listener_reports_packet_just_over_the_limit(links, zctx, caplog):
     site.traffic.check()
 
 
-def _oversized_to_listener(links, zctx):
-    site = Site(links, packet_limit=PACKET_LIMIT)
+# (Packeter.max_packet_size, bytes of the one message the rogue sends): far over the limit,
+# so that most of it is still unread when libzmq drops the connection, or a little over a
+# small limit, so that libzmq has read all of it (docs/protocol.md "Messages over the limit").
+OVERSIZED = [(PACKET_LIMIT, 20 * PACKET_LIMIT), (1000, 1500)]
+OVERSIZED_IDS = ["20x the limit", "a little over a small limit"]
+
+
+def _oversized_to_listener(links, zctx, limit=PACKET_LIMIT, size=20 * PACKET_LIMIT):
+    site = Site(links, packet_limit=limit)
     rogue, conn_id = site.rogue_session(zctx)
     rogue.send(DATA, ident_packet("rogue"))
     links.pump(lambda: site.events.connected("rogue"), what="the rogue to identify")
-    rogue.send(DATA, messages_packet(b"x" * (20 * PACKET_LIMIT)))
+    rogue.send(DATA, messages_packet(b"x" * size))
     return site, conn_id
 
 
@@ -688,41 +695,37 @@ def test_listener_drops_connection_sending_more_than_maxmsgsize(links, zctx, cap
     site.traffic.check()
 
 
-def expect_size_limit_reported(links: Any, events: Any, caplog: Any, conn_id: str) -> None:
-    """What a fix must give: on_error(conn_id, typed) and a WARNING/ERROR naming the limit.
-
-    libzmq reports only a bare EVENT_DISCONNECTED for a message over ZMQ_MAXMSGSIZE, so
-    a fix may say "the peer went away or sent more than max_packet_size": the test
-    asks for the limit to be named, not for certainty about the cause.
-    """
+def expect_size_limit_reported(links: Any, events: Any, caplog: Any, conn_id: str, limit: int) -> None:
+    """on_error(conn_id, MessageSizeExceeded) and one WARNING naming the connection, the
+    limit, and what to do (raise max_packet_size), soon after the disconnect."""
     links.pump(lambda: [e for e in events.of("error") if e[1] == conn_id], 1.0,
                "on_error(%s, ...)" % conn_id)
-    assert all(isinstance(e[2], SnakeMQException) for e in events.of("error") if e[1] == conn_id)
-    lines = [r.getMessage() for r in caplog.records if r.name.startswith("snakezmq")
+    errors = [e[2] for e in events.of("error") if e[1] == conn_id]
+    assert len(errors) == 1 and isinstance(errors[0], MessageSizeExceeded), errors
+    assert isinstance(errors[0], PacketTooLarge)  # snakemq-style except clauses catch it
+    assert limit < errors[0].limit <= limit + 100  # ZMQ_MAXMSGSIZE: the limit plus header room
+    lines = [r for r in caplog.records if r.name.startswith("snakezmq")
              and r.levelno >= logging.WARNING and conn_id in r.getMessage()]
-    assert [line for line in lines if "max_packet_size" in line or str(PACKET_LIMIT) in line], lines
+    assert [r.levelno for r in lines] == [logging.WARNING], caplog.text
+    text = lines[0].getMessage()
+    assert "max_packet_size" in text and str(errors[0].limit) in text and "127.0.0.1:" in text, text
 
 
-MAXMSGSIZE_SILENT = ("BUG/MISSING: a peer dropped by libzmq for a message over ZMQ_MAXMSGSIZE "
-                     "gets only an INFO 'disconnect' line on the %s: no WARNING/ERROR naming the "
-                     "limit and no on_error; libzmq reports a bare EVENT_DISCONNECTED (%s)")
-
-
-@pytest.mark.xfail(strict=True, reason=MAXMSGSIZE_SILENT % (
-    "listener", "listener.py _on_monitor sweep -> _end, logged by _disconnected"))
-def test_listener_reports_dropping_a_peer_over_maxmsgsize(links, zctx, caplog):
+@pytest.mark.parametrize("limit,size", OVERSIZED, ids=OVERSIZED_IDS)
+def test_listener_reports_dropping_a_peer_over_maxmsgsize(links, zctx, caplog, limit, size):
     caplog.set_level(logging.INFO, logger="snakezmq")
-    site, conn_id = _oversized_to_listener(links, zctx)
+    site, conn_id = _oversized_to_listener(links, zctx, limit, size)
     links.pump(lambda: conn_id in site.link_events.disconnects, DROP_DEADLINE, "the drop")
-    expect_size_limit_reported(links, site.events, caplog, conn_id)
+    expect_size_limit_reported(links, site.events, caplog, conn_id, limit)
+    site.traffic.check()
 
 
-def _oversized_to_connector(links, zctx):
-    victim = Victim(links, zctx, packet_limit=PACKET_LIMIT)
+def _oversized_to_connector(links, zctx, limit=PACKET_LIMIT, size=20 * PACKET_LIMIT):
+    victim = Victim(links, zctx, packet_limit=limit)
     rid, conn_id = victim.session()
     victim.rogue.send(rid, DATA, ident_packet("rogue"))
     links.pump(lambda: victim.events.connected("rogue"), what="the rogue to identify")
-    victim.rogue.send(rid, DATA, messages_packet(b"x" * (20 * PACKET_LIMIT)))
+    victim.rogue.send(rid, DATA, messages_packet(b"x" * size))
     return victim, conn_id
 
 
@@ -736,13 +739,43 @@ def test_connector_drops_connection_receiving_more_than_maxmsgsize(links, zctx, 
     victim.traffic.check()
 
 
-@pytest.mark.xfail(strict=True, reason=MAXMSGSIZE_SILENT % (
-    "connector", "connector.py _on_monitor -> ConnectorState.transport_down"))
-def test_connector_reports_dropping_a_peer_over_maxmsgsize(links, zctx, caplog):
+@pytest.mark.parametrize("limit,size", OVERSIZED, ids=OVERSIZED_IDS)
+def test_connector_reports_dropping_a_peer_over_maxmsgsize(links, zctx, caplog, limit, size):
     caplog.set_level(logging.INFO, logger="snakezmq")
-    victim, conn_id = _oversized_to_connector(links, zctx)
+    victim, conn_id = _oversized_to_connector(links, zctx, limit, size)
     links.pump(lambda: conn_id in victim.link_events.disconnects, DROP_DEADLINE, "the drop")
-    expect_size_limit_reported(links, victim.events, caplog, conn_id)
+    expect_size_limit_reported(links, victim.events, caplog, conn_id, limit)
+    victim.traffic.check()
+
+
+def _no_cut_reported(links: Any, events: Any, caplog: Any, conn_id: str) -> None:
+    links.pump_for(0.3)
+    assert [e for e in events.of("error") if e[1] == conn_id] == []
+    assert not [r for r in caplog.records if r.name.startswith("snakezmq")
+                and r.levelno >= logging.WARNING and conn_id in r.getMessage()], caplog.text
+
+
+def test_listener_says_nothing_about_the_limit_when_a_peer_hangs_up(site, zctx, caplog):
+    """A peer that closes its connection (or whose process dies) is a plain disconnect."""
+    rogue, conn_id = site.rogue_session(zctx)
+    rogue.send(DATA, ident_packet("rogue"))
+    site.links.pump(lambda: site.events.connected("rogue"), what="the rogue to identify")
+    rogue.send(DATA, messages_packet(b"x" * 1000))  # traffic just before, like a sender that dies
+    rogue.sock.close(linger=0)
+    site.links.pump(lambda: conn_id in site.link_events.disconnects, DROP_DEADLINE, "the drop")
+    _no_cut_reported(site.links, site.events, caplog, conn_id)
+    site.traffic.check()
+
+
+def test_connector_says_nothing_about_the_limit_when_the_listener_hangs_up(victim, caplog):
+    rid, conn_id = victim.session()
+    victim.rogue.send(rid, DATA, ident_packet("rogue"))
+    victim.links.pump(lambda: victim.events.connected("rogue"), what="the rogue to identify")
+    victim.rogue.send(rid, DATA, messages_packet(b"x" * 1000))
+    victim.rogue.sock.close(linger=0)
+    victim.links.pump(lambda: conn_id in victim.link_events.disconnects, DROP_DEADLINE, "the drop")
+    _no_cut_reported(victim.links, victim.events, caplog, conn_id)
+    victim.traffic.check()
 
 
 # -- a flood ---------------------------------------------------------------------------------------
