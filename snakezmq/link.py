@@ -92,6 +92,8 @@ class Link:
         self._loop_lock = threading.RLock()
         self._loop_thread: Optional[int] = None
         self._wake_soon = False  #: the loop thread asked for another pass without blocking
+        #: more ``func() -> monotonic time`` the poll must not sleep past (a Throttle's next release)
+        self._deadline_sources: List[Callable[[], float]] = []
         self._conn_counter = 0
         self._poller = zmq.Poller()
         self._handlers: Dict[Any, Callable[[float], None]] = {}
@@ -287,8 +289,10 @@ class Link:
         return bool(ready)
 
     def _next_deadline(self) -> float:
-        owners = list(self._connectors.values()) + list(self._listeners.values())
-        return min((owner.next_deadline() for owner in owners), default=float("inf"))
+        deadlines = [owner.next_deadline() for owner in self._connectors.values()]
+        deadlines += [owner.next_deadline() for owner in self._listeners.values()]
+        deadlines += [source() for source in self._deadline_sources]
+        return min(deadlines, default=float("inf"))
 
     def _notify_ready_to_send(self) -> None:
         ready, self._ready_to_send = self._ready_to_send, []

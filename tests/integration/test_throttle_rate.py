@@ -17,6 +17,7 @@ The last tests check the bucket's arithmetic with a fake clock and a fake Link.
 from __future__ import annotations
 
 import struct
+import threading
 import time
 import types
 from typing import Any, List, Tuple
@@ -26,6 +27,7 @@ import pytest
 import snakezmq.messaging
 import snakezmq.packeter
 import snakezmq.throttle
+from compat_tests.compat_helpers import pump
 from snakezmq.callbacks import Callback
 from snakezmq.message import Message
 
@@ -111,6 +113,27 @@ def test_messaging_over_throttle_delivers_every_message_in_order(links):
     assert received == messages
     assert elapsed >= 0.7 * sum(len(data) for data in messages) / speed
     assert passes, "the throttle's on_loop_pass never ran (Messaging relies on it)"
+
+
+def test_releases_keep_pace_with_a_long_poll_timeout(links):
+    """The Link's poll wakes up when the next waiting packet may go, not at poll_timeout."""
+    sender, throttle, receiver, conn_id, _ = throttled_pair(links, SPEED)
+    arrivals: List[float] = []
+    receiver.on_packet_recv.add(lambda conn, data: arrivals.append(time.monotonic()))
+    for number in range(int(SPEED * 1.5 / PACKET)):  # 1.5 s at speed: all wait in the bucket
+        sender.send_packet(conn_id, packet(number))
+    loop = threading.Thread(target=throttle.loop, kwargs={"poll_timeout": 5.0})
+    loop.start()  # the sender's loop alone in its thread: nothing else wakes its poll
+    try:
+        receiver_pump = [receiver.link]
+        pump(receiver_pump, lambda: arrivals and time.monotonic() > arrivals[0] + 1.0,
+             timeout=10.0, what="1 s of throttled traffic")
+    finally:
+        throttle.stop()
+        loop.join(timeout=10.0)
+    assert not loop.is_alive()
+    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
+    assert len(arrivals) > 20 and max(gaps) < 0.5, "arrivals stall between polls: %r" % max(gaps)
 
 
 # -- the bucket's arithmetic, with a fake clock and a fake Link (no sockets, no waiting) ---------
