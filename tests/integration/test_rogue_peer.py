@@ -906,3 +906,48 @@ def _flood(links: Any, zctx: RogueContext, counter: CountingHandler) -> None:
     # few times as long as without the flood (generous bounds for a loaded machine).
     assert legit_time < max(2.0, 20 * quiet), (quiet, legit_time, flood_time)
     assert legit_time < flood_time or flood_time < 1.0, (quiet, legit_time, flood_time)
+
+
+MESSAGING_FLOOD = 2_000
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "PENDING: Messaging._report (snakezmq/messaging.py) logs every messaging-level error at "
+    "ERROR; it needs the same per-peer, per-kind rate limit as Link._problem (_core/ratelimit.py)"))
+def test_flood_of_bad_packets_logs_a_handful_of_lines(links, zctx):
+    """Messaging-level garbage (bad MESSAGES after IDENT): on_error for every packet, a
+    handful of ERROR lines."""
+    logger = logging.getLogger("snakezmq")
+    counter = CountingHandler()
+    saved = logger.propagate, logger.level
+    logger.addHandler(counter)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        site = Site(links)
+        rogue, conn_id = site.rogue_session(zctx)
+        rogue.send(DATA, ident_packet("rogue"))
+        links.pump(lambda: site.events.connected("rogue"), what="the rogue to identify")
+        errors = {"count": 0}
+        site.server.on_error.callbacks.clear()  # the Recorder would keep every exception
+        site.server.on_error.add(lambda c, e: errors.__setitem__(
+            "count", errors["count"] + (c == conn_id and isinstance(e, WireError))))
+        bad = raw_messages([1, 1000])
+        sent = {"n": 0}
+
+        def feed() -> bool:
+            while sent["n"] < MESSAGING_FLOOD:
+                try:
+                    rogue.sock.send_multipart([DATA, bad], zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                sent["n"] += 1
+            return errors["count"] >= MESSAGING_FLOOD
+
+        links.pump(feed, 30.0, "%d bad packets to be reported" % MESSAGING_FLOOD)
+    finally:
+        logger.removeHandler(counter)
+        logger.propagate, logger.level = saved
+    assert errors["count"] == MESSAGING_FLOOD
+    assert 1 <= counter.by_level.get(logging.ERROR, 0) <= LOGGED_PER_KIND, counter.by_level
+    site.traffic.check()
