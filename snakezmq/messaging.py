@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from . import message as message_module  # noqa: F401  (snakemq code uses snakemq.message after importing messaging)
-from ._core import wire
+from ._core import ratelimit, wire
 from ._core.dedup import DeliveredLog
 from ._core.outbox import Entry, MessageDropped, Outbox
 from .callbacks import Callback, functions_of
@@ -87,6 +87,7 @@ class Messaging:
         self._delivered = DeliveredLog()
         self._peers: Dict[str, PeerState] = {}
         self._conn_by_ident: Dict[str, str] = {}
+        self._report_limit = ratelimit.RateLimit()  #: log lines of _report (a flood is a few lines)
         self._pending_drops: List[MessageDropped] = []  #: found outside the loop thread
         self._housekeeping_due = 0.0  #: when to look for expired and unclaimed messages next
         self._handlers: Dict[wire.MessagingKind, Callable[[str, PeerState, bytes], None]] = {
@@ -255,9 +256,12 @@ class Messaging:
         self.on_error(conn_id, error)
 
     def _report(self, conn_id: Optional[str], error: SnakeMQException, close: bool = False) -> None:
+        """ERROR (rate-limited per connection and error type, the rest at DEBUG) and on_error."""
         peer = self._peers.get(conn_id) if conn_id is not None else None
-        self.log.error("conn=%s ident=%s %s: %s", conn_id, peer.ident if peer else None,
-                       type(error).__name__, error)
+        left_out = self._report_limit.allow((conn_id, type(error).__name__), time.monotonic())
+        self.log.log(logging.DEBUG if left_out is None else logging.ERROR, "conn=%s ident=%s %s: %s%s",
+                     conn_id, peer.ident if peer else None, type(error).__name__, error,
+                     ratelimit.suffix(left_out or 0))
         self.on_error(conn_id, error)
         if close and conn_id is not None:
             try:

@@ -77,6 +77,15 @@ _LINK_FIELDS: Dict[LinkKind, Tuple[Callable[[Any], bool], ...]] = {
                      lambda v: type(v) is bytes and 0 < len(v) <= 255, _is_nonce),
     LinkKind.PROBED: (lambda v: v in ("duplicate", "retry", "wait"), lambda v: type(v) is str),
 }
+def _is_address(value: Any) -> bool:
+    return type(value) is str and 0 < len(value) <= 64
+
+
+#: Optional trailing fields a newer peer may send: decoded if present and valid, else None.
+_LINK_OPTIONAL_FIELDS: Dict[LinkKind, Tuple[Callable[[Any], bool], ...]] = {
+    LinkKind.HELLO: (_is_address,),  # local_address: the connector's "ip:port"
+    LinkKind.PROBE: (_is_address,),
+}
 #: body frames allowed per kind: DATA carries a packet, or a packet and its detached payload
 _LINK_BODY_FRAMES = {LinkKind.DATA: (1, 2)}
 _KIND_BYTES = {kind: bytes([kind]) for kind in LinkKind}
@@ -123,11 +132,12 @@ def decode_link(frames: Sequence[Any]) -> LinkFrame:
     fields = _unpack_fields(header[1:], kind.name)
     if len(fields) < len(validators):
         raise WireError("%s: expected %d fields, got %d" % (kind.name, len(validators), len(fields)))
-    fields = fields[:len(validators)]  # later versions may append fields
     for index, (valid, value) in enumerate(zip(validators, fields)):
         if not valid(value):
             raise WireError(("%s: field %d is invalid: %r" % (kind.name, index, value))[:200])
-    return LinkFrame(kind, tuple(fields), body)
+    optional = [value if valid(value) else None for valid, value in itertools.zip_longest(
+        _LINK_OPTIONAL_FIELDS.get(kind, ()), fields[len(validators):]) if valid is not None]
+    return LinkFrame(kind, tuple(fields[:len(validators)] + optional), body)  # the rest: later versions
 
 
 def encode_ident(ident: str, incarnation: bytes) -> bytes:

@@ -30,17 +30,12 @@ def _ident_text(rid: bytes) -> str:
     return rid.decode("utf-8", "replace")
 
 
-def _peer_address(first: Any) -> str:
+def _peer_address(first: Any, reported: Optional[str]) -> str:
     """The ``"ip:port"`` of the peer that sent HELLO / PROBE header frame ``first``: the
-    ``local_address`` a newer connector appends (field 4) if its host is the one ZeroMQ
-    saw, else ZeroMQ's Peer-Address (host only, "" when unknown)."""
+    ``local_address`` a newer connector appends (``reported``) if its host is the one
+    ZeroMQ saw, else ZeroMQ's Peer-Address (host only, "" when unknown)."""
     seen = peer_address(first)
-    try:
-        fields = wire._unpack_fields(first.bytes[1:], "address")  # decode_link drops extra fields
-    except WireError:
-        return seen
-    reported = fields[4] if len(fields) > 4 else None
-    if type(reported) is not str or len(reported) > 64 or host_of(reported) == reported:
+    if reported is None or host_of(reported) == reported:
         return seen
     return reported if not seen or host_of(reported) == seen else seen
 
@@ -110,20 +105,20 @@ class Listener:
             else:
                 self.sink._received(conn_id, *frame.body)
         elif kind is wire.LinkKind.HELLO:
-            self._hello(rid, frame.fields, now, _peer_address(frames[1]), frames[1])
+            self._hello(rid, frame.fields, now, _peer_address(frames[1], frame.fields[4]), frames[1])
         elif kind is wire.LinkKind.PING:
             self._send_control(rid, PONG if conn_id is not None else RESET)
         elif kind is wire.LinkKind.BYE:
             if not stranger:
                 self._end(rid)
         elif kind is wire.LinkKind.PROBE:
-            self._probe(rid, frame.fields, now, _peer_address(frames[1]), frames[1])
+            self._probe(rid, frame.fields, now, _peer_address(frames[1], frame.fields[4]), frames[1])
         elif kind is not wire.LinkKind.PONG:
             error = WireError("%s frame is not valid towards a listener" % kind.name)
             self.sink._problem("error", "%s from %r: %s" % (self.endpoint, rid[:60], error), error, conn_id)
 
     def _hello(self, rid: bytes, fields: tuple, now: float, address: str, first: Any = None) -> None:
-        _, version, nonce, rid_is_ident = fields
+        _, version, nonce, rid_is_ident, _ = fields
         if version != wire.LINK_VERSION:
             text = "link protocol version %d is not supported (this side speaks %d)" % (
                 version, wire.LINK_VERSION)

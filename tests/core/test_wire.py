@@ -66,10 +66,24 @@ VALID_PACKETS = [wire.encode_ident("alice", NONCE), encode(3, WIRE_MESSAGES, ack
 
 # -- round trips ----------------------------------------------------------------------------------
 
+OPTIONAL_ABSENT = {LinkKind.HELLO: (None,), LinkKind.PROBE: (None,)}
+
+
 @pytest.mark.parametrize("kind", list(LinkKind))
 def test_link_round_trip(kind):
     assert wire.decode_link(valid_link(kind)) == LinkFrame(
-        kind, LINK_FIELDS.get(kind, ()), LINK_BODY.get(kind, []))
+        kind, LINK_FIELDS.get(kind, ()) + OPTIONAL_ABSENT.get(kind, ()), LINK_BODY.get(kind, []))
+
+
+@pytest.mark.parametrize("extra, decoded", [
+    (["10.0.0.1:5000"], "10.0.0.1:5000"),
+    (["10.0.0.1:5000", "later"], "10.0.0.1:5000"),
+    ([42], None),  # invalid optional field: as if absent
+    (["x" * 65], None),
+])
+def test_hello_optional_local_address(extra, decoded):
+    frame = wire.decode_link([wire.encode_link(LinkKind.HELLO, *LINK_FIELDS[LinkKind.HELLO], *extra)])
+    assert frame.fields == LINK_FIELDS[LinkKind.HELLO] + (decoded,)
 
 
 @pytest.mark.parametrize("status", ["duplicate", "retry", "wait"])

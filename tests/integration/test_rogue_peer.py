@@ -911,9 +911,6 @@ def _flood(links: Any, zctx: RogueContext, counter: CountingHandler) -> None:
 MESSAGING_FLOOD = 2_000
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "PENDING: Messaging._report (snakezmq/messaging.py) logs every messaging-level error at "
-    "ERROR; it needs the same per-peer, per-kind rate limit as Link._problem (_core/ratelimit.py)"))
 def test_flood_of_bad_packets_logs_a_handful_of_lines(links, zctx):
     """Messaging-level garbage (bad MESSAGES after IDENT): on_error for every packet, a
     handful of ERROR lines."""
