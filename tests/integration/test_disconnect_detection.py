@@ -29,6 +29,17 @@ def _listening_peer(peers, links, ident="remote"):
     return peer, (host, port)
 
 
+def _go_away(peer, how, links, events, conn_id, role):
+    """The peer process is killed, cleans up or exits; this side sees on_disconnect."""
+    if how == "kill":
+        peer.kill()
+    else:
+        peer.command(cmd=how)
+    deadline = KILLED_DEADLINE if how == "kill" else CLEANUP_DEADLINE
+    links.pump(lambda: ("disconnect", conn_id, "remote") in events.events, timeout=deadline,
+               what="on_disconnect after the %s's process did %r" % (role, how))
+
+
 @pytest.mark.parametrize("how", ["kill", "cleanup", "exit"])
 def test_connector_process_goes_away_listener_sees_disconnect(links, peers, how):
     link, _, events = _stack(links, "local")
@@ -37,13 +48,7 @@ def test_connector_process_goes_away_listener_sees_disconnect(links, peers, how)
     links.pump(lambda: events.connected("remote"), timeout=KILLED_DEADLINE, what="peer to connect")
     conn_id = events.of("connect")[0][1]
 
-    if how == "kill":
-        peer.kill()
-    else:
-        peer.command(cmd=how)
-    deadline = KILLED_DEADLINE if how == "kill" else CLEANUP_DEADLINE
-    links.pump(lambda: ("disconnect", conn_id, "remote") in events.events, timeout=deadline,
-               what="on_disconnect after the connector's process did %r" % how)
+    _go_away(peer, how, links, events, conn_id, "connector")
     if how == "cleanup":
         peer.wait_event("cleaned")
     assert peer.proc.wait(timeout=10) is not None
@@ -57,13 +62,7 @@ def test_listener_process_goes_away_connector_sees_disconnect(links, peers, how)
     links.pump(lambda: events.connected("remote"), timeout=KILLED_DEADLINE, what="connect to peer")
     conn_id = events.of("connect")[0][1]
 
-    if how == "kill":
-        peer.kill()
-    else:
-        peer.command(cmd=how)
-    deadline = KILLED_DEADLINE if how == "kill" else CLEANUP_DEADLINE
-    links.pump(lambda: ("disconnect", conn_id, "remote") in events.events, timeout=deadline,
-               what="on_disconnect after the listener's process did %r" % how)
+    _go_away(peer, how, links, events, conn_id, "listener")
 
 
 @pytest.mark.parametrize("side", ["connector", "listener"])

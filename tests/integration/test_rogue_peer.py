@@ -684,15 +684,19 @@ def _oversized_to_listener(links, zctx, limit=PACKET_LIMIT, size=20 * PACKET_LIM
     return site, conn_id
 
 
+def expect_oversized_sender_dropped(links: Any, side: Any, conn_id: str) -> None:
+    """Both layers of ``side`` (a Site or a Victim) saw ``conn_id`` end; nothing was delivered."""
+    links.pump(lambda: conn_id in side.link_events.disconnects
+               and ("disconnect", conn_id, "rogue") in side.events.events,
+               DROP_DEADLINE, "the oversized sender's connection dropped (both layers)")
+    assert [e for e in side.events.of("recv") if e[2] == "rogue"] == []
+    side.traffic.check()
+
+
 def test_listener_drops_connection_sending_more_than_maxmsgsize(links, zctx, caplog):
     """ZMQ_MAXMSGSIZE: libzmq closes the connection before the message is buffered whole."""
     caplog.set_level(logging.INFO, logger="snakezmq")
-    site, conn_id = _oversized_to_listener(links, zctx)
-    links.pump(lambda: conn_id in site.link_events.disconnects
-               and ("disconnect", conn_id, "rogue") in site.events.events,
-               DROP_DEADLINE, "the oversized sender's connection dropped (both layers)")
-    assert [e for e in site.events.of("recv") if e[2] == "rogue"] == []
-    site.traffic.check()
+    expect_oversized_sender_dropped(links, *_oversized_to_listener(links, zctx))
 
 
 def expect_size_limit_reported(links: Any, events: Any, caplog: Any, conn_id: str, limit: int) -> None:
@@ -731,12 +735,7 @@ def _oversized_to_connector(links, zctx, limit=PACKET_LIMIT, size=20 * PACKET_LI
 
 def test_connector_drops_connection_receiving_more_than_maxmsgsize(links, zctx, caplog):
     caplog.set_level(logging.INFO, logger="snakezmq")
-    victim, conn_id = _oversized_to_connector(links, zctx)
-    links.pump(lambda: conn_id in victim.link_events.disconnects
-               and ("disconnect", conn_id, "rogue") in victim.events.events,
-               DROP_DEADLINE, "the oversized sender's connection dropped (both layers)")
-    assert [e for e in victim.events.of("recv") if e[2] == "rogue"] == []
-    victim.traffic.check()
+    expect_oversized_sender_dropped(links, *_oversized_to_connector(links, zctx))
 
 
 @pytest.mark.parametrize("limit,size", OVERSIZED, ids=OVERSIZED_IDS)
