@@ -134,17 +134,11 @@ class SqliteQueuesStorage(QueuesStorageBase):
             if str(mode).lower() != "wal":
                 log.debug("%r: journal mode is %s, not wal", self.filename, mode)
             conn.execute("PRAGMA synchronous=%s" % self.synchronous)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _transaction(conn):
                 if not columns:
                     conn.execute(_CREATE_TABLE)
                     log.debug("%r: created table items", self.filename)
                 conn.execute(_CREATE_INDEX)  # also added to a file written by snakemq
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             self._fail("cannot be initialised", exc)
 
@@ -161,14 +155,8 @@ class SqliteQueuesStorage(QueuesStorageBase):
                 if self._batch_depth:
                     conn.executemany(sql, params)
                     return
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with _transaction(conn):
                     conn.executemany(sql, params)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
             except sqlite3.Error as exc:
                 self._fail("cannot be written", exc)
 
@@ -281,3 +269,16 @@ class SqliteQueuesStorage(QueuesStorageBase):
     def __repr__(self) -> str:
         return "<%s %r%s>" % (self.__class__.__name__, self.filename,
                               "" if self.conn is not None else " closed")
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: committed, or rolled back if anything raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
