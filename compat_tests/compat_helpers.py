@@ -150,3 +150,65 @@ def wait_for(until: Callable[[], bool], timeout: float = 5.0, what: str = "condi
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
         time.sleep(0.01)
+
+
+WAIT = 10.0  #: deadline for waiting on events
+
+
+class LoopSide:
+    """One peer: Link + Packeter + Messaging + ReceiveHook, its loop in a background thread
+    (RPC tests: a call blocks its thread until the reply). ``messaging_module``: the
+    backend's messaging module (for ReceiveHook)."""
+
+    def __init__(self, messaging_module: Any, links: Any, ident: str) -> None:
+        self.link, self.packeter, self.messaging = links.stack(ident)
+        self.hook = messaging_module.ReceiveHook(self.messaging)
+        self.peers: Dict[str, str] = {}  #: connected ident: conn_id
+        self._changed = threading.Condition()
+        self.messaging.on_connect.add(self._on_connect)
+        self.messaging.on_disconnect.add(self._on_disconnect)
+        self._thread: Optional[threading.Thread] = None
+        self._stopping = threading.Event()
+        self._error: List[BaseException] = []
+
+    def _on_connect(self, conn_id: str, ident: str) -> None:
+        with self._changed:
+            self.peers[ident] = conn_id
+            self._changed.notify_all()
+
+    def _on_disconnect(self, conn_id: str, ident: str) -> None:
+        with self._changed:
+            if self.peers.get(ident) == conn_id:
+                del self.peers[ident]
+            self._changed.notify_all()
+
+    def wait_peer(self, ident: str, connected: bool = True) -> None:
+        with self._changed:
+            ok = self._changed.wait_for(lambda: (ident in self.peers) == connected, WAIT)
+        assert ok, "%s: %s did not %s" % (self.messaging.identifier, ident,
+                                           "connect" if connected else "disconnect")
+
+    def start(self) -> None:
+        """Run the loop in a thread (in short slices: snakemq ignores a stop() before loop())."""
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="loop-%s" % self.messaging.identifier)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                self.link.loop(poll_timeout=0.02, runtime=0.1)
+        except BaseException as exc:
+            self._error.append(exc)
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stopping.set()
+        self.link.stop()
+        self._thread.join(WAIT)
+        assert not self._thread.is_alive(), "loop thread did not stop"
+        self._thread = None
+        if self._error:
+            raise self._error.pop()

@@ -10,83 +10,27 @@ from __future__ import annotations
 import pickle
 import queue
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, List, Optional
 
 import pytest
 
+from compat_helpers import WAIT, LoopSide
+
 CALL_TIMEOUT = 10.0  #: budget of calls that are expected to succeed
 SHORT_TIMEOUT = 0.5  #: budget of calls that are expected to time out
-WAIT = 10.0  #: deadline for waiting on events
 
 
 class CustomError(Exception):
     """A user exception; module level so that pickle can re-create it on the client."""
 
 
-class Side:
-    """One peer: Link + Packeter + Messaging + ReceiveHook, its loop in a background thread."""
-
-    def __init__(self, backend: Any, links: Any, ident: str) -> None:
-        self.link, self.packeter, self.messaging = links.stack(ident)
-        self.hook = backend.messaging.ReceiveHook(self.messaging)
-        self.peers: Dict[str, str] = {}  #: connected ident: conn_id
-        self._changed = threading.Condition()
-        self.messaging.on_connect.add(self._on_connect)
-        self.messaging.on_disconnect.add(self._on_disconnect)
-        self._thread: Optional[threading.Thread] = None
-        self._stopping = threading.Event()
-        self._error: List[BaseException] = []
-
-    def _on_connect(self, conn_id: str, ident: str) -> None:
-        with self._changed:
-            self.peers[ident] = conn_id
-            self._changed.notify_all()
-
-    def _on_disconnect(self, conn_id: str, ident: str) -> None:
-        with self._changed:
-            if self.peers.get(ident) == conn_id:
-                del self.peers[ident]
-            self._changed.notify_all()
-
-    def wait_peer(self, ident: str, connected: bool = True) -> None:
-        with self._changed:
-            ok = self._changed.wait_for(lambda: (ident in self.peers) == connected, WAIT)
-        assert ok, "%s: %s did not %s" % (self.messaging.identifier, ident,
-                                           "connect" if connected else "disconnect")
-
-    def start(self) -> None:
-        """Run the loop in a thread (in short slices: snakemq ignores a stop() before loop())."""
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name="loop-%s" % self.messaging.identifier)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                self.link.loop(poll_timeout=0.02, runtime=0.1)
-        except BaseException as exc:
-            self._error.append(exc)
-
-    def stop(self) -> None:
-        if self._thread is None:
-            return
-        self._stopping.set()
-        self.link.stop()
-        self._thread.join(WAIT)
-        assert not self._thread.is_alive(), "loop thread did not stop"
-        self._thread = None
-        if self._error:
-            raise self._error.pop()
-
-
 @pytest.fixture
 def sides(backend, links):
-    """``sides(ident)`` makes a Side; every loop thread is stopped before the links are cleaned up."""
-    made: List[Side] = []
+    """``sides(ident)`` makes a LoopSide; every loop thread is stopped before the links are cleaned up."""
+    made: List[LoopSide] = []
 
-    def make(ident: str) -> Side:
-        side = Side(backend, links, ident)
+    def make(ident: str) -> LoopSide:
+        side = LoopSide(backend.messaging, links, ident)
         made.append(side)
         return side
 
@@ -95,7 +39,7 @@ def sides(backend, links):
         side.stop()
 
 
-def connect(server: Side, client: Side) -> None:
+def connect(server: LoopSide, client: LoopSide) -> None:
     address = server.link.add_listener(("127.0.0.1", 0))
     client.link.add_connector(address, reconnect_interval=0.1)
 
@@ -162,7 +106,7 @@ def make_service(rpc: Any) -> Any:
 class Pair:
     """A server and a client with RPC on top; ``start()`` runs both loops and waits for the connection."""
 
-    def __init__(self, backend: Any, sides: Callable[[str], Side]) -> None:
+    def __init__(self, backend: Any, sides: Callable[[str], LoopSide]) -> None:
         self.rpc = backend.rpc
         self.server = sides("server")
         self.client = sides("client")

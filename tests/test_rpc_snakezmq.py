@@ -10,61 +10,17 @@ import random
 import threading
 import time
 import warnings
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 import pytest
 
+import snakezmq.messaging
+from compat_tests.compat_helpers import WAIT, LoopSide
 from snakezmq import rpc
 from snakezmq.message import Message
 from snakezmq.messaging import ReceiveHook
 
-WAIT = 10.0
 PICKLERS = [pytest.param(pickle, id="pickle"), pytest.param(rpc.MsgpackPickler(), id="msgpack")]
-
-
-class Side:
-    """Link + Packeter + Messaging + ReceiveHook with its loop in a background thread."""
-
-    def __init__(self, links: Any, ident: str) -> None:
-        self.link, self.packeter, self.messaging = links.stack(ident)
-        self.hook = ReceiveHook(self.messaging)
-        self.peers: Dict[str, str] = {}
-        self._changed = threading.Condition()
-        self.messaging.on_connect.add(self._on_connect)
-        self.messaging.on_disconnect.add(self._on_disconnect)
-        self._thread: Optional[threading.Thread] = None
-        self._stopping = threading.Event()
-
-    def _on_connect(self, conn_id: str, ident: str) -> None:
-        with self._changed:
-            self.peers[ident] = conn_id
-            self._changed.notify_all()
-
-    def _on_disconnect(self, conn_id: str, ident: str) -> None:
-        with self._changed:
-            self.peers.pop(ident, None)
-            self._changed.notify_all()
-
-    def wait_peer(self, ident: str, connected: bool = True) -> None:
-        with self._changed:
-            assert self._changed.wait_for(lambda: (ident in self.peers) == connected, WAIT)
-
-    def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self.link.loop(poll_timeout=0.02, runtime=0.1)
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._stopping.set()
-            self.link.stop()
-            self._thread.join(WAIT)
-            assert not self._thread.is_alive(), "loop thread did not stop"
-            self._thread = None
 
 
 class Service:
@@ -112,8 +68,8 @@ class NeedsTwoArgs(Exception):
 
 class Pair:
     def __init__(self, links: Any, pickler: Any = pickle) -> None:
-        self.server = Side(links, "server")
-        self.client = Side(links, "client")
+        self.server = LoopSide(snakezmq.messaging, links, "server")
+        self.client = LoopSide(snakezmq.messaging, links, "client")
         self.rpc_server = rpc.RpcServer(self.server.hook, pickler=pickler)
         self.rpc_client = rpc.RpcClient(self.client.hook, pickler=pickler)
         self.service = Service()
