@@ -273,7 +273,7 @@ class Link:
             timeout = 0.0
         else:
             timeout = max(MIN_POLL_TIMEOUT, min(poll_timeout, self._next_deadline() - now))
-        ready = self._poller.poll(timeout * 1000)
+        ready = self._poller.poll(int(timeout * 1000))  # timeout >= 0: pyzmq would int() the float too
         now = time.monotonic()
         for sock, _ in ready:
             handler = self._handlers.get(sock)

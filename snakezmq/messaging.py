@@ -283,9 +283,9 @@ class Messaging:
         announced = getattr(self.packeter.link, "_peer_ident", lambda c: None)(conn_id)
         if (not ident or len(ident) > MAX_IDENT_LENGTH or ident.startswith("\x00")
                 or "\ufffd" in ident or (announced is not None and announced != ident)):
-            error = SnakeMQNoIdent("peer identified as %r (routing id %r); idents must be 1..%d "
-                                   "characters and match the routing id"
-                                   % (ident[:80], announced, MAX_IDENT_LENGTH))
+            error: SnakeMQException = SnakeMQNoIdent(
+                "peer identified as %r (routing id %r); idents must be 1..%d "
+                "characters and match the routing id" % (ident[:80], announced, MAX_IDENT_LENGTH))
             return self._report(conn_id, error, close=True)
         if ident in self._conn_by_ident:
             error = DuplicateIdent(ident, "on connection %s; refused connection %s"

@@ -175,13 +175,13 @@ class CurveConfig:
 
     # -- sockets (called by snakezmq._transport.sockets) ---------------------------------
 
-    def apply_server(self, sock: zmq.Socket) -> None:
+    def apply_server(self, sock: zmq.Socket[Any]) -> None:
         sock.curve_server = True
         sock.curve_publickey = self.public_key
         sock.curve_secretkey = self._secret_key
         sock.zap_domain = self.zap_domain.encode()
 
-    def apply_client(self, sock: zmq.Socket) -> None:
+    def apply_client(self, sock: zmq.Socket[Any]) -> None:
         if self.server_public_key is None:
             raise ValueError("a connector's CurveConfig needs server_public_key")
         sock.curve_serverkey = self.server_public_key

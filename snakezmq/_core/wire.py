@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import itertools
 import struct
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import msgpack
 
@@ -47,7 +47,7 @@ class MessagingKind(enum.IntEnum):
 class LinkFrame(NamedTuple):
     """A decoded link-layer message: its kind, header fields and body frames."""
     kind: LinkKind
-    fields: tuple
+    fields: Tuple[Any, ...]
     body: Sequence[Any]
 
 
@@ -93,7 +93,7 @@ _LINK_KINDS = {int(kind): kind for kind in LinkKind}  # a dict lookup is cheaper
 _MESSAGING_KINDS = {int(kind): kind for kind in MessagingKind}
 
 
-def _unpack_fields(raw: bytes, what: str) -> list:
+def _unpack_fields(raw: Union[bytes, memoryview], what: str) -> List[Any]:
     try:
         fields = msgpack.unpackb(raw, raw=False, use_list=True, strict_map_key=True)
     except Exception as exc:  # msgpack may raise anything on garbage: convert here only
@@ -107,7 +107,8 @@ def encode_link(kind: LinkKind, *fields: Any) -> bytes:
     """The header frame for ``kind`` with ``fields``."""
     if not fields:
         return _KIND_BYTES[kind]
-    return _KIND_BYTES[kind] + msgpack.packb(list(fields), use_bin_type=True)
+    packed: bytes = msgpack.packb(list(fields), use_bin_type=True)
+    return _KIND_BYTES[kind] + packed
 
 
 def decode_link(frames: Sequence[Any]) -> LinkFrame:
@@ -141,12 +142,13 @@ def decode_link(frames: Sequence[Any]) -> LinkFrame:
 
 
 def encode_ident(ident: str, incarnation: bytes) -> bytes:
-    return bytes([MessagingKind.IDENT]) + msgpack.packb(
-        [MESSAGING_VERSION, ident, incarnation], use_bin_type=True)
+    packed: bytes = msgpack.packb([MESSAGING_VERSION, ident, incarnation], use_bin_type=True)
+    return bytes([MessagingKind.IDENT]) + packed
 
 
 def encode_ack(upto_seq: int) -> bytes:
-    return bytes([MessagingKind.ACK]) + msgpack.packb([upto_seq])
+    packed: bytes = msgpack.packb([upto_seq])
+    return bytes([MessagingKind.ACK]) + packed
 
 
 PING_PACKET = bytes([MessagingKind.PING])
@@ -199,7 +201,8 @@ def decode_ack(packet: bytes) -> int:
     fields = _unpack_fields(packet[1:], "ACK")
     if len(fields) < 1 or not _is_uint(fields[0]):
         raise WireError("ACK: invalid fields")
-    return fields[0]
+    upto_seq: int = fields[0]
+    return upto_seq
 
 
 class MessagesPacket(NamedTuple):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import zmq
 
@@ -27,16 +27,16 @@ class Connector:
     """Connects to one endpoint, keeps one session at a time, reconnects forever."""
 
     def __init__(self, sink: Sink, endpoint: str, reconnect_interval: float,
-                 routing_id: Callable[[], tuple], security: Optional[object] = None) -> None:
+                 routing_id: Callable[[], Tuple[bytes, bool]], security: Optional[object] = None) -> None:
         self.sink = sink
         self.endpoint = endpoint
         self.security = security
         self._routing_id = routing_id  # () -> (rid bytes, rid_is_ident)
         self.state = state_machine.ConnectorState(endpoint, reconnect_interval,
                                                   sink._new_conn_id, new_nonce)
-        self.dealer: Optional[zmq.Socket] = None
-        self.monitor: Optional[zmq.Socket] = None
-        self.probe: Optional[zmq.Socket] = None
+        self.dealer: Optional[zmq.Socket[Any]] = None
+        self.monitor: Optional[zmq.Socket[Any]] = None
+        self.probe: Optional[zmq.Socket[Any]] = None
         self.rid_is_ident = False
         self.hello_unsent = False
         self.outgoing = Outgoing()
@@ -46,7 +46,7 @@ class Connector:
         self.next_prune = 0.0
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
         self.limit = -1  #: ZMQ_MAXMSGSIZE of the DEALER (-1: none)
-        self._handlers = {
+        self._handlers: Dict[type, Callable[[Any], object]] = {
             state_machine.CreateSocket: self._create,
             state_machine.DestroySocket: self._destroy,
             state_machine.SendHello: self._send_hello,
@@ -63,7 +63,7 @@ class Connector:
     def start(self, now: float) -> None:
         self._run(self.state.start(now))
 
-    def _run(self, actions: List[tuple]) -> None:
+    def _run(self, actions: List[state_machine.Action]) -> None:
         for action in actions:
             self._handlers[type(action)](action)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import zmq
 
@@ -117,7 +117,8 @@ class Listener:
             error = WireError("%s frame is not valid towards a listener" % kind.name)
             self.sink._problem("error", "%s from %r: %s" % (self.endpoint, rid[:60], error), error, conn_id)
 
-    def _hello(self, rid: bytes, fields: tuple, now: float, address: str, first: Any = None) -> None:
+    def _hello(self, rid: bytes, fields: Tuple[Any, ...], now: float, address: str,
+               first: Any = None) -> None:
         _, version, nonce, rid_is_ident, _ = fields
         if version != wire.LINK_VERSION:
             text = "link protocol version %d is not supported (this side speaks %d)" % (
@@ -186,7 +187,8 @@ class Listener:
 
     # -- duplicate routing ids -------------------------------------------------------
 
-    def _probe(self, probe_rid: bytes, fields: tuple, now: float, address: str, first: Any = None) -> None:
+    def _probe(self, probe_rid: bytes, fields: Tuple[Any, ...], now: float, address: str,
+               first: Any = None) -> None:
         target = fields[2]
         if self._ident_refused(probe_rid, first, target, address):
             return

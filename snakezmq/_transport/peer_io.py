@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import collections
 import errno
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Sequence
 
 import zmq
 
@@ -20,8 +20,8 @@ _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 
 
-class Sink:
-    """What the Link offers to its endpoints (implemented by ``Link``)."""
+class Sink(Protocol):
+    """What the Link offers to its endpoints (implemented by ``Link``, structurally)."""
 
     _max_message_size: int  #: ZMQ_MAXMSGSIZE for new sockets (-1: no limit)
 
@@ -40,7 +40,7 @@ class Unreachable(Exception):
     """The peer's connection is gone (EHOSTUNREACH on a ROUTER_MANDATORY socket)."""
 
 
-def send_now(sock: zmq.Socket, frames: Sequence[Any]) -> bool:
+def send_now(sock: zmq.Socket[Any], frames: Sequence[Any]) -> bool:
     """Send without blocking: True if sent, False at the high-water mark.
 
     Raises:
@@ -72,14 +72,14 @@ class Outgoing:
     def __bool__(self) -> bool:
         return bool(self._waiting)
 
-    def send(self, sock: zmq.Socket, conn_id: str, frames: List[Any], sink: Sink) -> None:
+    def send(self, sock: zmq.Socket[Any], conn_id: str, frames: List[Any], sink: Sink) -> None:
         waiting = self._waiting.get(conn_id)
         if waiting is None and send_now(sock, frames):
             sink._sent(conn_id, len(frames[-1]))
             return
         self._waiting.setdefault(conn_id, collections.deque()).append(frames)
 
-    def flush(self, sock: zmq.Socket, conn_id: str, sink: Sink) -> None:
+    def flush(self, sock: zmq.Socket[Any], conn_id: str, sink: Sink) -> None:
         waiting = self._waiting.get(conn_id)
         while waiting:
             if not send_now(sock, waiting[0]):

@@ -5,7 +5,7 @@ import errno
 import os
 import socket
 import time
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Union, cast
 
 import zmq
 from zmq.utils.monitor import parse_monitor_message
@@ -26,12 +26,12 @@ MONITORED_ROUTER = (zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HAND
                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 
 
-def context() -> zmq.Context:
+def context() -> zmq.Context[zmq.Socket[Any]]:
     """The process-wide context (pyzmq's pattern), so inproc:// works between Links."""
     return zmq.Context.instance()
 
 
-def _common(sock: zmq.Socket) -> None:
+def _common(sock: zmq.Socket[Any]) -> None:
     # ZMTP heartbeats make libzmq close connections to frozen or unreachable peers,
     # which frees their routing ids (a parked duplicate can then be identified).
     sock.heartbeat_ivl = HEARTBEAT_IVL_MS
@@ -40,7 +40,7 @@ def _common(sock: zmq.Socket) -> None:
     sock.linger = 0
 
 
-def make_router(security: Optional[object] = None) -> zmq.Socket:
+def make_router(security: Optional[object] = None) -> zmq.Socket[Any]:
     sock = context().socket(zmq.ROUTER)
     _common(sock)
     # Without ROUTER_MANDATORY a send to an unknown routing id is dropped silently.
@@ -53,7 +53,7 @@ def make_router(security: Optional[object] = None) -> zmq.Socket:
 
 
 def make_dealer(routing_id: bytes, reconnect_interval: float,
-                security: Optional[object] = None) -> zmq.Socket:
+                security: Optional[object] = None) -> zmq.Socket[Any]:
     sock = context().socket(zmq.DEALER)
     _common(sock)
     sock.routing_id = routing_id
@@ -76,7 +76,7 @@ def random_routing_id(prefix: bytes) -> bytes:
 BIND_RETRY_SECONDS = 1.0
 
 
-def bind(sock: zmq.Socket, endpoint: str) -> str:
+def bind(sock: zmq.Socket[Any], endpoint: str) -> str:
     """Bind and return the real endpoint (port 0 / ``*`` resolved).
 
     A port released by a socket closed an instant ago is freed by libzmq's I/O
@@ -91,21 +91,21 @@ def bind(sock: zmq.Socket, endpoint: str) -> str:
             if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
-    last = sock.last_endpoint
+    last = cast(Union[bytes, str], sock.last_endpoint)  # pyzmq types options as bytes | str | int
     return last.decode() if isinstance(last, bytes) else last
 
 
-def monitor(sock: zmq.Socket, events: int) -> zmq.Socket:
+def monitor(sock: zmq.Socket[Any], events: int) -> zmq.Socket[Any]:
     return sock.get_monitor_socket(events)
 
 
-def read_monitor_event(monitor_sock: zmq.Socket) -> Tuple[int, str]:
+def read_monitor_event(monitor_sock: zmq.Socket[Any]) -> Tuple[int, str]:
     """``(event, endpoint)`` of the next pending monitor event (NOBLOCK)."""
     event, _, endpoint = read_monitor_event_value(monitor_sock)
     return event, endpoint
 
 
-def read_monitor_event_value(monitor_sock: zmq.Socket) -> Tuple[int, int, str]:
+def read_monitor_event_value(monitor_sock: zmq.Socket[Any]) -> Tuple[int, int, str]:
     """``(event, value, endpoint)`` of the next pending monitor event (NOBLOCK)."""
     event = parse_monitor_message(monitor_sock.recv_multipart(zmq.NOBLOCK))
     endpoint = event.get("endpoint", b"")
@@ -113,7 +113,7 @@ def read_monitor_event_value(monitor_sock: zmq.Socket) -> Tuple[int, int, str]:
             endpoint.decode("utf-8", "replace") if isinstance(endpoint, bytes) else str(endpoint))
 
 
-def close(sock: zmq.Socket, monitor_sock: Optional[zmq.Socket] = None, linger_ms: int = 0) -> None:
+def close(sock: zmq.Socket[Any], monitor_sock: Optional[zmq.Socket[Any]] = None, linger_ms: int = 0) -> None:
     """Close a socket and its monitor; never terminates the shared context."""
     if monitor_sock is not None:
         try:

@@ -5,16 +5,29 @@ implementing the seven methods below) works unchanged with snakezmq.
 
 ``item`` is a :class:`snakezmq.message.Message` (anything with ``uuid``,
 ``data``, ``ttl`` and ``flags``). Items are identified by ``item.uuid``.
+``update_items_ttl`` may be given other objects: it reads only ``uuid`` and
+``ttl`` (see :class:`TtlItem`).
 """
 from __future__ import annotations
 
 import contextlib
 import threading
-from typing import ContextManager, Dict, Iterable, Iterator, List
+from typing import ContextManager, Dict, Iterable, Iterator, List, Optional, Protocol
 
 from snakezmq.message import Message
 
 __all__ = ["QueuesStorageBase", "MemoryQueuesStorage", "write_batch"]
+
+
+class TtlItem(Protocol):
+    """What ``update_items_ttl`` reads from each item: a ``Message`` is one, and the
+    messaging layer also passes lightweight objects with just these two attributes."""
+
+    @property
+    def uuid(self) -> bytes: ...
+
+    @property
+    def ttl(self) -> Optional[float]: ...
 
 
 class QueuesStorageBase:
@@ -44,8 +57,9 @@ class QueuesStorageBase:
         """Delete all items and queues."""
         raise NotImplementedError
 
-    def update_items_ttl(self, items: Iterable[Message]) -> None:
-        """Store the current ``ttl`` of each of ``items``."""
+    def update_items_ttl(self, items: Iterable[TtlItem]) -> None:
+        """Store the current ``ttl`` of each of ``items`` (matched by ``uuid``; only
+        ``uuid`` and ``ttl`` are read: an item need not be a ``Message``)."""
         raise NotImplementedError
 
 
@@ -99,7 +113,7 @@ class MemoryQueuesStorage(QueuesStorageBase):
         with self._lock:
             self.queues.clear()
 
-    def update_items_ttl(self, items: Iterable[Message]) -> None:
+    def update_items_ttl(self, items: Iterable[TtlItem]) -> None:
         # Usually the caller updated the very objects stored here; copy the
         # ttl only onto stored items that are other objects with the same uuid.
         given = {item.uuid: item for item in items}

@@ -35,7 +35,7 @@ from typing import Iterable, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 from snakezmq.exceptions import StorageError
 from snakezmq.message import MAX_UUID_LENGTH, Message
-from snakezmq.storage import QueuesStorageBase
+from snakezmq.storage import QueuesStorageBase, TtlItem
 
 __all__ = ["SqliteQueuesStorage"]
 
@@ -214,7 +214,7 @@ class SqliteQueuesStorage(QueuesStorageBase):
         """Delete all items and queues."""
         self._write("DELETE FROM items", [()])
 
-    def update_items_ttl(self, items: Iterable[Message]) -> None:
+    def update_items_ttl(self, items: Iterable[TtlItem]) -> None:
         """Store each item's current ``ttl``, in one transaction (or the open batch)."""
         params = [(item.ttl,) + _uuid_keys(item.uuid) for item in items]
         if params:
