@@ -6,12 +6,17 @@ Theory of operation:
   routing id reconnect once its old connection ended), or the listener closing.
 - Input methods return what changed; the caller (the I/O shell) sends frames
   and fires callbacks. Times are float seconds, monotonic, passed in.
+- The loop asks on every pass; the scan of all sessions runs at most every
+  CHECK_EVERY seconds, and ``next_deadline`` is kept from the last scan, so a
+  pass costs the same with 1 or 10,000 sessions.
 """
 from __future__ import annotations
 
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from .liveness import Liveness, Verdict
+from .liveness import PING_INTERVAL, Liveness, Verdict
+
+CHECK_EVERY = 0.1  #: liveness is checked this often at most (pings come after seconds of silence)
 
 
 class Session(NamedTuple):
@@ -36,6 +41,8 @@ class SessionTable:
         self._new_conn_id = new_conn_id
         self._by_rid: Dict[bytes, Session] = {}
         self._by_conn: Dict[str, Session] = {}
+        self._next_check = 0.0  #: no liveness scan before this
+        self._earliest = float("inf")  #: earliest ping or death as of the last scan (or a new session)
 
     def __len__(self) -> int:
         return len(self._by_rid)
@@ -54,12 +61,13 @@ class SessionTable:
         """A HELLO arrived: start a session, or recognise a repeat, or replace a stale one."""
         current = self._by_rid.get(rid)
         if current is not None and current.nonce == nonce:
-            current.liveness.heard(now)
+            self.heard(rid, now)
             return HelloOutcome(None, None)
         ended = self.end(rid) if current is not None else None
         session = Session(self._new_conn_id(), rid, nonce, Liveness(now), peer_address, rid_is_ident)
         self._by_rid[rid] = session
         self._by_conn[session.conn_id] = session
+        self._earliest = min(self._earliest, now + PING_INTERVAL)
         return HelloOutcome(session.conn_id, ended)
 
     def heard(self, rid: bytes, now: float) -> Optional[str]:
@@ -68,6 +76,8 @@ class SessionTable:
         if session is None:
             return None
         session.liveness.heard(now)
+        if now + PING_INTERVAL < self._earliest:  # (it was waiting for a ping's answer)
+            self._earliest = now + PING_INTERVAL
         return session.conn_id
 
     def end(self, rid: bytes) -> Optional[str]:
@@ -79,11 +89,23 @@ class SessionTable:
 
     def liveness_check(self, now: float) -> Tuple[List[bytes], List[bytes]]:
         """``(to_ping, dead)`` routing ids; the caller ends the dead ones."""
-        to_ping, dead = [], []
+        to_ping: List[bytes] = []
+        dead: List[bytes] = []
+        if now < self._next_check or now < self._earliest:
+            return to_ping, dead
+        earliest = float("inf")
         for session in self._by_rid.values():
             verdict = session.liveness.check(now)
+            if verdict is Verdict.DEAD:
+                dead.append(session.rid)
+                continue
             if verdict is Verdict.PING:
                 to_ping.append(session.rid)
-            elif verdict is Verdict.DEAD:
-                dead.append(session.rid)
+            earliest = min(earliest, session.liveness.next_deadline())
+        self._earliest, self._next_check = earliest, now + CHECK_EVERY
         return to_ping, dead
+
+    def next_deadline(self) -> float:
+        """When ``liveness_check`` may have something to do (never too late: new sessions
+        and answers to pings bring it forward)."""
+        return max(self._earliest, self._next_check)

@@ -322,8 +322,7 @@ class Listener:
             self._sweep(now)
 
     def next_deadline(self) -> float:
-        deadlines = [s.liveness.next_deadline() for s in self.sessions]
-        deadlines.append(self.sweeps.next_deadline())
+        deadlines = [self.sessions.next_deadline(), self.sweeps.next_deadline()]
         deadlines += [p[0].deadline for p in self.probes.values()]
         return min(deadlines, default=float("inf"))
 

@@ -1,6 +1,7 @@
 """SessionTable: HELLO starts, repeats or replaces a session; liveness verdicts per session."""
 import itertools
 
+from snakezmq._core.liveness import DEAD_AFTER, PING_INTERVAL
 from snakezmq._core.sessions import HelloOutcome, SessionTable
 
 N1, N2 = b"nonce--1", b"nonce--2"
@@ -62,3 +63,19 @@ def test_liveness_check():
     assert sessions.liveness_check(6) == ([b"b"], [b"a"])
     sessions.end(b"a")
     assert sessions.liveness_check(9.5) == ([b"c"], [b"b"])
+
+
+def test_liveness_scan_is_rate_limited_and_next_deadline_is_never_late():
+    sessions = table()
+    assert sessions.next_deadline() == float("inf")
+    sessions.hello(b"a", N1, 0)
+    assert sessions.next_deadline() == PING_INTERVAL
+    assert sessions.liveness_check(PING_INTERVAL) == ([b"a"], [])
+    assert sessions.next_deadline() == DEAD_AFTER  # waiting for the answer
+    sessions.hello(b"b", N1, PING_INTERVAL + 0.01)  # a new session inside CHECK_EVERY
+    assert sessions.liveness_check(PING_INTERVAL + 0.02) == ([], [])  # no scan yet
+    sessions.heard(b"a", 3)  # the answer: a's next ping is due at 3 + PING_INTERVAL
+    assert sessions.next_deadline() == min(3, PING_INTERVAL + 0.01) + PING_INTERVAL
+    assert sessions.liveness_check(PING_INTERVAL * 2 + 0.01) == ([b"b"], [])
+    assert sessions.liveness_check(3 + PING_INTERVAL) == ([b"a"], [])
+    assert sessions.liveness_check(3 + DEAD_AFTER) == ([], [b"a", b"b"])
