@@ -87,9 +87,11 @@ class Messaging:
         self._delivered = DeliveredLog()
         self._peers: Dict[str, PeerState] = {}
         self._conn_by_ident: Dict[str, str] = {}
+        self._acks_owed: Dict[str, PeerState] = {}  #: conn_id: peer whose ack_due is set
         self._report_limit = ratelimit.RateLimit()  #: log lines of _report (a flood is a few lines)
         self._pending_drops: List[MessageDropped] = []  #: found outside the loop thread
         self._housekeeping_due = 0.0  #: when to look for expired and unclaimed messages next
+        self._pings_due = 0.0  #: when to look for peers to ping (keepalive) next
         self._handlers: Dict[wire.MessagingKind, Callable[[str, PeerState, bytes], None]] = {
             wire.MessagingKind.IDENT: self._recv_ident,
             wire.MessagingKind.MESSAGES: self._recv_messages,
@@ -164,10 +166,12 @@ class Messaging:
                 self._housekeeping_due = now + HOUSEKEEPING_INTERVAL
                 dropped += self._outbox.expire(now)
                 unclaimed = self._outbox.unclaimed(now, UNCLAIMED_GRACE)
-            for ident, conn_id in self._conn_by_ident.items():
-                entries = self._outbox.take_sendable(ident)
-                if entries:
-                    sendable.append((conn_id, entries))
+            for ident in list(self._outbox.sendable):  # connected, with messages waiting
+                conn_id = self._conn_by_ident.get(ident)
+                if conn_id is not None:
+                    entries = self._outbox.take_sendable(ident)
+                    if entries:
+                        sendable.append((conn_id, entries))
         for ident in unclaimed:
             self.log.warning("messages for ident %r have waited %.0f s: no peer with that ident is "
                              "connected (connected idents: %s); check the peers' identifiers and "
@@ -193,6 +197,7 @@ class Messaging:
         ack = 0
         if peer is not None:
             ack, peer.ack_due = peer.ack_due, 0
+            self._acks_owed.pop(conn_id, None)
         for first_seq, batch in _batch(entries):
             wire_ttls = [None if entry.ttl is None else min(int(entry.ttl), MAX_WIRE_TTL)
                          for entry in batch]  # snakemq's rule: the remaining ttl, truncated
@@ -225,6 +230,7 @@ class Messaging:
 
     def _on_disconnect(self, conn_id: str) -> None:
         peer = self._peers.pop(conn_id, None)
+        self._acks_owed.pop(conn_id, None)
         if peer is None or peer.ident is None:
             return
         ident = peer.ident
@@ -313,9 +319,11 @@ class Messaging:
             if len(batch.uuids) >= ACK_AT_ONCE_COUNT or len(packet) >= ACK_AT_ONCE_BYTES \
                     or payload is not None:
                 peer.ack_due = 0
+                self._acks_owed.pop(conn_id, None)
                 self._send(conn_id, wire.encode_ack(last_seq))
             else:
                 peer.ack_due = last_seq
+                self._acks_owed[conn_id] = peer
         if first_error is not None:
             raise first_error
 
@@ -361,15 +369,17 @@ class Messaging:
         now = time.monotonic()
         self._manage_pings(now)
         dropped = self._flush(now)  # carries the acks we owe to peers we send to
-        for conn_id, peer in list(self._peers.items()):
+        owed, self._acks_owed = self._acks_owed, {}
+        for conn_id, peer in owed.items():
             if peer.ack_due:
                 upto, peer.ack_due = peer.ack_due, 0
                 self._send(conn_id, wire.encode_ack(upto))
         self._dispatch_drops(dropped)
 
     def _manage_pings(self, now: float) -> None:
-        if self.keepalive_interval is None:
+        if self.keepalive_interval is None or now < self._pings_due:
             return
+        self._pings_due = now + HOUSEKEEPING_INTERVAL  # a scan of every peer: not on every pass
         for conn_id, peer in list(self._peers.items()):
             if now - peer.last_recv < self.keepalive_interval:
                 continue

@@ -24,7 +24,7 @@ import bisect
 import collections
 import heapq
 import itertools
-from typing import Any, Deque, Dict, Iterator, List, NamedTuple, Optional
+from typing import Any, Deque, Dict, Iterator, List, NamedTuple, Optional, Set
 
 WINDOW = 16384  #: messages in flight per destination
 WINDOW_BYTES = 32 * 1024 * 1024  #: payload bytes in flight per destination (a larger message goes alone)
@@ -87,6 +87,8 @@ class Outbox:
         self.window = window
         self.window_bytes = window_bytes
         self.queues: Dict[str, PeerQueue] = {}
+        #: connected idents with messages waiting to be sent (the only ones a flush visits)
+        self.sendable: Set[str] = set()
 
     def queue(self, ident: str, now: float) -> PeerQueue:
         queue = self.queues.get(ident)
@@ -100,7 +102,11 @@ class Outbox:
         if queue is None:
             queue = self.queue(ident, now)
         ttl = message.ttl
-        if queue.away_since is None or ttl is None:
+        if queue.away_since is None:
+            queue.pending.append(Entry(message, ttl, now))
+            self.sendable.add(ident)
+            return []
+        if ttl is None:
             queue.pending.append(Entry(message, ttl, now))
             return []
         if ttl <= 0:
@@ -122,6 +128,8 @@ class Outbox:
         queue.waiting_reported = False
         queue.expiry = []
         self._compact(queue, force=True)
+        if queue.pending:
+            self.sendable.add(ident)
         return dropped
 
     def peer_disconnected(self, ident: str, now: float) -> List[MessageDropped]:
@@ -131,6 +139,7 @@ class Outbox:
         queue.inflight.clear()
         queue.inflight_bytes = 0
         queue.away_since = now
+        self.sendable.discard(ident)
         for entry in queue.pending:
             entry.charged_at = now
             if entry.ttl is not None and entry.seq >= 0:
@@ -143,9 +152,15 @@ class Outbox:
         """Entries that may go out now (window permitting), in order, moved to in-flight."""
         queue = self.queues.get(ident)
         if queue is None or queue.away_since is not None or not queue.pending:
+            self.sendable.discard(ident)
             return []
-        if queue.dropped_in_pending:
-            return self._take_skipping_dropped(queue)
+        taken = self._take_skipping_dropped(queue) if queue.dropped_in_pending else self._take(queue)
+        if not queue.pending:
+            self.sendable.discard(ident)
+        return taken
+
+    def _take(self, queue: PeerQueue) -> List[Entry]:
+        """take_sendable without dropped entries in the way: in one batch."""
         room = min(self.window - len(queue.inflight), len(queue.pending))
         if room <= 0:
             return []
@@ -250,6 +265,7 @@ class Outbox:
         queue = self.queues.get(ident)
         if queue is not None and not queue.pending and not queue.inflight and queue.away_since is not None:
             del self.queues[ident]
+            self.sendable.discard(ident)
 
     def _compact(self, queue: PeerQueue, force: bool = False) -> None:
         """Remove dropped entries from the deque once they are many (bounded memory)."""

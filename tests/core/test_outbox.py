@@ -255,3 +255,26 @@ def test_forget_empty_only_forgets_empty_absent_queues():
     box.forget_empty("carol")
     box.forget_empty("nobody")
     assert "carol" not in box.queues
+
+
+def test_sendable_holds_exactly_the_connected_idents_with_waiting_messages():
+    box = Outbox(window=2)
+    box.push(PEER, msg(), 0)
+    assert box.sendable == set()  # away
+    box.peer_connected(PEER, 1)
+    assert box.sendable == {PEER}
+    assert len(box.take_sendable(PEER)) == 1
+    assert box.sendable == set()  # nothing waits
+    box.push(PEER, msg(), 2)
+    box.push(PEER, msg(), 2)
+    assert box.sendable == {PEER}
+    assert len(box.take_sendable(PEER)) == 1  # the window (2) is full: one still waits
+    assert box.sendable == {PEER}
+    box.peer_disconnected(PEER, 3)
+    assert box.sendable == set()
+    box.peer_connected(PEER, 4)  # the two in flight came back to the queue
+    assert box.sendable == {PEER}
+    box.take_sendable(PEER)
+    box.acknowledge(PEER, 99)
+    box.take_sendable(PEER)
+    assert box.sendable == set() and len(box.queues[PEER]) == 1
