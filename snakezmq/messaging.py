@@ -26,9 +26,11 @@ from .storage import QueuesStorageBase, write_batch
 
 MAX_IDENT_LENGTH = 50
 BATCH_COUNT = 1024  #: messages per MESSAGES packet at most
-BATCH_BYTES = 256 * 1024  #: payload bytes per MESSAGES packet (a larger message travels alone)
+BATCH_BYTES = 256 * 1024  #: bytes per MESSAGES packet at most (a larger message travels alone)
 MAX_WIRE_TTL = 0xFFFFFFFE
 MESSAGE_OVERHEAD = 128  #: MESSAGES packet bytes besides one message's data, at most
+PACKET_HEADER_BYTES = 64  #: a MESSAGES packet's fixed part, at most
+MESSAGE_HEADER_BYTES = 40  #: one message's entries in the header columns, at most
 UNCLAIMED_GRACE = 5.0  #: warn about messages waiting this long for an ident nobody connected as
 HOUSEKEEPING_INTERVAL = 0.05  #: expired messages are dropped this late at most (plus a poll)
 #: a MESSAGES packet with at least this many messages (or bytes) is acknowledged as soon as it is
@@ -198,7 +200,8 @@ class Messaging:
         if peer is not None:
             ack, peer.ack_due = peer.ack_due, 0
             self._acks_owed.pop(conn_id, None)
-        for first_seq, batch in _batch(entries):
+        limit = getattr(self.packeter, "max_packet_size", None)
+        for first_seq, batch in _batch(entries, BATCH_BYTES if limit is None else min(limit, BATCH_BYTES)):
             wire_ttls = [None if entry.ttl is None else min(int(entry.ttl), MAX_WIRE_TTL)
                          for entry in batch]  # snakemq's rule: the remaining ttl, truncated
             messages = [entry.message for entry in batch]
@@ -443,19 +446,21 @@ def _call_each(functions: List[Callable[..., Any]], conn_id: str, ident: str,
     return first_error
 
 
-def _batch(entries: List[Entry]) -> List[Tuple[int, List[Entry]]]:
-    """Group entries into MESSAGES packets: consecutive seqs, bounded count and bytes."""
+def _batch(entries: List[Entry], max_bytes: int) -> List[Tuple[int, List[Entry]]]:
+    """Group entries into MESSAGES packets: consecutive seqs, at most BATCH_COUNT messages
+    and ``max_bytes`` per packet (the Packeter's limit may be lower than BATCH_BYTES); a
+    message too large to share a packet travels alone."""
+    budget = max_bytes - PACKET_HEADER_BYTES
+    sizes = [len(entry.message.data) + MESSAGE_HEADER_BYTES for entry in entries]
     if entries[-1].seq - entries[0].seq == len(entries) - 1:  # no gaps (the usual case)
-        sizes = [len(entry.message.data) for entry in entries]
         starts = range(0, len(entries), BATCH_COUNT)
-        if all(sum(sizes[start:start + BATCH_COUNT]) <= BATCH_BYTES for start in starts):
+        if all(sum(sizes[start:start + BATCH_COUNT]) <= budget for start in starts):
             return [(entries[start].seq, entries[start:start + BATCH_COUNT]) for start in starts]
     packets: List[Tuple[int, List[Entry]]] = []
     items: List[Entry] = []
     first_seq = expected = size = 0
-    for entry in entries:
-        length = len(entry.message.data)
-        if items and (entry.seq != expected or len(items) >= BATCH_COUNT or size + length > BATCH_BYTES):
+    for entry, length in zip(entries, sizes):
+        if items and (entry.seq != expected or len(items) >= BATCH_COUNT or size + length > budget):
             packets.append((first_seq, items))
             items = []
         if not items:

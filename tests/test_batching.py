@@ -1,0 +1,56 @@
+"""MESSAGES packets never exceed the Packeter's limit, however many messages wait.
+
+Pure: Messaging's batching (``_batch``) and the wire codec, no sockets; plus one
+end-to-end check with a small ``max_packet_size``.
+"""
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from snakezmq._core import wire
+from snakezmq._core.outbox import Entry
+from snakezmq.message import Message
+from snakezmq.messaging import BATCH_COUNT, MESSAGE_OVERHEAD, _batch
+
+
+def entries_of(sizes, ttls, first_seq=1):
+    made = []
+    for offset, (size, ttl) in enumerate(zip(sizes, ttls)):
+        entry = Entry(Message(b"x" * size, ttl=ttl), ttl, 0.0)
+        entry.seq = first_seq + offset
+        made.append(entry)
+    return made
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.lists(st.integers(0, 3000), min_size=1, max_size=300),
+       st.integers(MESSAGE_OVERHEAD + 3000, 20000), st.booleans())
+def test_every_packet_fits_the_limit_and_order_is_kept(sizes, max_bytes, finite_ttl):
+    ttls = [2 ** 32 - 2 if finite_ttl else None] * len(sizes)  # the widest ttl on the wire
+    entries = entries_of(sizes, ttls, first_seq=2 ** 40)  # wide seqs too
+    packets = _batch(entries, max_bytes)
+    assert [e for _, batch in packets for e in batch] == entries
+    for first_seq, batch in packets:
+        assert first_seq == batch[0].seq and len(batch) <= BATCH_COUNT
+        packet = wire.encode_messages(first_seq, [e.message for e in batch],
+                                      [None if e.ttl is None else int(e.ttl) for e in batch], 2 ** 63 - 1)
+        assert len(packet) <= max_bytes, (len(packet), max_bytes, len(batch))
+
+
+def test_a_small_packet_limit_splits_a_backlog_into_many_packets(links):
+    """1,000 x 100 B with max_packet_size 4,000 on both sides: all arrive, no error (the
+    batches used to be 24 KiB and raised PacketTooLarge out of loop())."""
+    sender_link, sender_packeter, sender = links.stack("sender")
+    receiver_link, receiver_packeter, receiver = links.stack("receiver")
+    for packeter in (sender_packeter, receiver_packeter):
+        packeter.max_packet_size = 4000
+    events = links.record(receiver)
+    errors = []
+    sender.on_error.add(lambda conn_id, exc: errors.append(exc))
+    sender_link.add_connector(receiver_link.add_listener(("127.0.0.1", 0)))
+    payloads = [b"%04d" % n + b"." * 96 for n in range(1000)]
+    for payload in payloads:
+        sender.send_message("receiver", Message(payload, ttl=None))
+    links.pump(lambda: len(events.of("recv")) == len(payloads), timeout=10.0, what="every message")
+    assert events.received() == payloads
+    assert not errors and not events.of("error")
