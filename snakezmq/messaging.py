@@ -202,6 +202,10 @@ class Messaging:
             self._acks_owed.pop(conn_id, None)
         limit = getattr(self.packeter, "max_packet_size", None)
         for first_seq, batch in _batch(entries, BATCH_BYTES if limit is None else min(limit, BATCH_BYTES)):
+            if len(batch) == 1 and limit is not None and peer is not None and peer.ident is not None \
+                    and len(batch[0].message.data) + MESSAGE_OVERHEAD > limit:
+                self._drop_too_large(conn_id, peer.ident, batch[0], limit)  # the limit was lowered
+                continue
             wire_ttls = [None if entry.ttl is None else min(int(entry.ttl), MAX_WIRE_TTL)
                          for entry in batch]  # snakemq's rule: the remaining ttl, truncated
             messages = [entry.message for entry in batch]
@@ -211,6 +215,17 @@ class Messaging:
             else:
                 self._send(conn_id, wire.encode_messages(first_seq, messages, wire_ttls, ack))
             ack = 0
+        if ack and peer is not None:  # every packet was dropped: the ack still goes
+            peer.ack_due = max(peer.ack_due, ack)
+            self._acks_owed[conn_id] = peer
+
+    def _drop_too_large(self, conn_id: str, ident: str, entry: Entry, limit: int) -> None:
+        """A message queued before the Packeter's limit was lowered below its size: an error,
+        and ``on_message_drop`` (it can never be sent)."""
+        with self._lock:
+            dropped = self._outbox.drop_in_flight(ident, entry)
+        self._report(conn_id, PacketTooLarge(len(entry.message.data) + MESSAGE_OVERHEAD, limit))
+        self._dispatch_drops(dropped, "it no longer fits Packeter.max_packet_size")
 
     def _run_if_idle(self, action: Callable[[], None]) -> bool:
         run_if_idle = getattr(self.packeter.link, "_run_if_idle", None)
@@ -394,13 +409,12 @@ class Messaging:
                                  conn_id, peer.ident)
                 self.packeter.link.close(conn_id)
 
-    def _dispatch_drops(self, dropped: List[MessageDropped]) -> None:
+    def _dispatch_drops(self, dropped: List[MessageDropped], why: str = "its TTL ran out") -> None:
         if not dropped:
             return
         self._forget_stored([event.message for event in dropped])
         for event in dropped:
-            self.log.info("ident=%s message %s dropped: its TTL ran out", event.ident,
-                          event.message.uuid.hex())
+            self.log.info("ident=%s message %s dropped: %s", event.ident, event.message.uuid.hex(), why)
             self.on_message_drop(event.ident, event.message.uuid)
 
     # -- storage --------------------------------------------------------------------------------------

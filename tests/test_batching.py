@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from snakezmq._core import wire
 from snakezmq._core.outbox import Entry
+from snakezmq.exceptions import PacketTooLarge
 from snakezmq.message import Message
 from snakezmq.messaging import BATCH_COUNT, MESSAGE_OVERHEAD, _batch
 
@@ -54,3 +55,24 @@ def test_a_small_packet_limit_splits_a_backlog_into_many_packets(links):
     links.pump(lambda: len(events.of("recv")) == len(payloads), timeout=10.0, what="every message")
     assert events.received() == payloads
     assert not errors and not events.of("error")
+
+
+def test_a_message_queued_before_the_limit_was_lowered_is_dropped_with_an_error(links):
+    sender_link, sender_packeter, sender = links.stack("sender")
+    receiver_link, _, receiver = links.stack("receiver")
+    events = links.record(receiver)
+    errors, drops = [], []
+    sender.on_error.add(lambda conn_id, exc: errors.append(exc))
+    sender.on_message_drop.add(lambda ident, uuid: drops.append((ident, uuid)))
+    big = Message(b"b" * 5000, ttl=None)
+    sender.send_message("receiver", Message(b"before", ttl=None))
+    sender.send_message("receiver", big)
+    sender.send_message("receiver", Message(b"after", ttl=None))
+    sender_packeter.max_packet_size = 4000  # lowered while they wait
+    sender_link.add_connector(receiver_link.add_listener(("127.0.0.1", 0)))
+    links.pump(lambda: len(events.of("recv")) == 2 and drops, what="the two that fit, and the drop")
+    assert events.received() == [b"before", b"after"]
+    assert drops == [("receiver", big.uuid)]
+    assert len(errors) == 1 and isinstance(errors[0], PacketTooLarge)
+    queue = sender.queues_manager.get_queue("receiver")
+    links.pump(lambda: len(queue) == 0, what="the two acknowledged")

@@ -205,6 +205,17 @@ class Outbox:
             taken.append(entry)
         return taken
 
+    def drop_in_flight(self, ident: str, entry: Entry) -> List[MessageDropped]:
+        """Give up on a message that went in flight but cannot be sent (the receiver skips
+        its sequence number: acks count across such gaps)."""
+        queue = self.queues.get(ident)
+        if queue is None or entry not in queue.inflight:
+            return []
+        queue.inflight.remove(entry)
+        queue.inflight_bytes -= len(entry.message.data)
+        entry.seq = -1
+        return [MessageDropped(ident, entry.message)]
+
     def acknowledge(self, ident: str, upto_seq: int) -> List[Any]:
         """The peer has every message up to ``upto_seq``: returns those messages, now sent."""
         queue = self.queues.get(ident)

@@ -278,3 +278,15 @@ def test_sendable_holds_exactly_the_connected_idents_with_waiting_messages():
     box.acknowledge(PEER, 99)
     box.take_sendable(PEER)
     assert box.sendable == set() and len(box.queues[PEER]) == 1
+
+
+def test_drop_in_flight_leaves_a_gap_that_acks_count_across():
+    messages = [msg(size=2) for _ in range(3)]
+    box = connected_box(*messages)
+    taken = box.take_sendable(PEER)
+    assert box.drop_in_flight(PEER, taken[1]) == [MessageDropped(PEER, messages[1])]
+    assert box.drop_in_flight(PEER, taken[1]) == []  # once
+    queue = box.queues[PEER]
+    assert seqs(queue.inflight) == [1, 3] and queue.inflight_bytes == 4 and len(queue) == 2
+    assert box.acknowledge(PEER, 3) == [messages[0], messages[2]]
+    assert queue.inflight_bytes == 0
