@@ -52,7 +52,8 @@ def run_stopper(link, action, done):
     (lambda link: link.stop(), 0.05, None),
     (lambda link: (link.stop(), link.wakeup_poll()), 10.0, None),
     (lambda link: link.wakeup_poll(), 10.0, 1),
-], ids=["stop", "stop_and_wakeup", "wakeup_counts_as_event"])
+    (lambda link: link.wakeup_poll(), None, 1),
+], ids=["stop", "stop_and_wakeup", "wakeup_counts_as_event", "poll_timeout_none_until_woken"])
 def test_loop_returns_when_another_thread_stops_or_wakes_it(links, action, poll_timeout, count):
     link = links.new()
     done = threading.Event()

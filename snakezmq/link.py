@@ -228,11 +228,11 @@ class Link:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def loop(self, poll_timeout: float = POLL_TIMEOUT, count: Optional[int] = None,
+    def loop(self, poll_timeout: Optional[float] = POLL_TIMEOUT, count: Optional[int] = None,
              runtime: Optional[float] = None) -> None:
         """Run the communication loop.
 
-        :param poll_timeout: seconds one poll may block
+        :param poll_timeout: seconds one poll may block (None: until something happens)
         :param count: return after this many polls that had events (None: no limit)
         :param runtime: return after about this many seconds (None: no limit)
         """
@@ -242,7 +242,7 @@ class Link:
             start = time.monotonic()
             try:
                 while self._do_loop and count != 0:
-                    timeout = poll_timeout
+                    timeout = float("inf") if poll_timeout is None else poll_timeout
                     if runtime is not None:
                         left = runtime - (time.monotonic() - start)
                         if left < 0:
@@ -273,7 +273,8 @@ class Link:
             timeout = 0.0
         else:
             timeout = max(MIN_POLL_TIMEOUT, min(poll_timeout, self._next_deadline() - now))
-        ready = self._poller.poll(int(timeout * 1000))  # timeout >= 0: pyzmq would int() the float too
+        # (timeout >= 0: pyzmq would int() a float too; infinite: block until something happens)
+        ready = self._poller.poll(None if timeout == float("inf") else int(timeout * 1000))
         now = time.monotonic()
         for sock, _ in ready:
             handler = self._handlers.get(sock)
