@@ -63,4 +63,22 @@ class QueuesManager:
         with self._lock:
             return len(self._outbox.queues)
 
+    def cleanup(self) -> None:
+        """Forget queues that are empty and whose ident is not connected (as snakemq)."""
+        with self._lock:
+            for name in list(self._outbox.queues):
+                self._outbox.forget_empty(name)
+
+    def collect_garbage(self) -> None:
+        """snakemq's periodic housekeeping hook: here, ``cleanup()`` (expired messages are
+        already dropped when they expire)."""
+        self.cleanup()
+
+    def close(self) -> None:
+        """Close the persistent storage (as snakemq). Unlike snakemq, the queued messages are
+        not thrown away: they stay queued in memory, so nothing is lost silently."""
+        if self.storage is not None:
+            self.storage.close()
+            self.storage = None
+
 

@@ -222,6 +222,19 @@ class SqliteQueuesStorage(QueuesStorageBase):
 
     # ------------------------------------------------------------------- extras
 
+    def sweep(self) -> None:
+        """Give the space of deleted items back to the file system (VACUUM), as snakemq's
+        ``sweep``. Not inside ``batch()``; it takes a while on a large file."""
+        with self._lock:
+            conn = self._connection()
+            if self._batch_depth:
+                raise StorageError("queue storage file %r: sweep() cannot run inside batch()"
+                                   % (self.filename,))
+            try:
+                conn.execute("VACUUM")
+            except sqlite3.Error as exc:
+                self._fail("cannot be compacted", exc)
+
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """Group the writes made inside the block into one transaction.
