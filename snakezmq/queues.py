@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional
 
 from ._core.outbox import Outbox, PeerQueue
 from .callbacks import Callback
+from .message import FLAG_PERSISTENT as FLAG_PERSISTENT  # snakemq.queues has it too
 
 
 class Queue:
