@@ -132,13 +132,16 @@ class Messaging:
         if limit is not None and len(message.data) + MESSAGE_OVERHEAD > limit:
             raise PacketTooLarge(len(message.data) + MESSAGE_OVERHEAD, limit)
         outbox = self._outbox
-        with self._lock:
+        self._lock.acquire()  # (not "with": a third of the cost, on the per-message path)
+        try:
             if self._storage is not None and self._is_stored(message):
                 self._storage.push(ident, message)
             dropped = outbox.push(ident, message, time.monotonic())
             if dropped:
                 self._pending_drops += dropped
             backlog = len(outbox.queues[ident].pending)  # (with dropped entries: only while away)
+        finally:
+            self._lock.release()
         if backlog > 1 and not dropped:
             # An earlier message already woke the loop, which has not taken the queue yet
             # (or its window is full, and the acks will wake it). A full batch is sent
