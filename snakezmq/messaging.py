@@ -44,14 +44,13 @@ DETACH_BYTES = 64 * 1024  #: a message this large travels as a frame of its own,
 class PeerState:
     """One connection as Messaging sees it."""
 
-    __slots__ = ("ident", "incarnation", "last_recv", "ping_sent", "ack_due")
+    __slots__ = ("ident", "incarnation", "last_recv", "ping_sent")
 
     def __init__(self, now: float) -> None:
         self.ident: Optional[str] = None
         self.incarnation = b""
         self.last_recv = now
         self.ping_sent: Optional[float] = None
-        self.ack_due = 0  #: highest delivered seq not yet acknowledged (0: none)
 
 
 class Messaging:
@@ -89,7 +88,7 @@ class Messaging:
         self._delivered = DeliveredLog()
         self._peers: Dict[str, PeerState] = {}
         self._conn_by_ident: Dict[str, str] = {}
-        self._acks_owed: Dict[str, PeerState] = {}  #: conn_id: peer whose ack_due is set
+        self._acks_owed: Dict[str, int] = {}  #: conn_id: highest delivered seq not yet acknowledged
         self._report_limit = ratelimit.RateLimit()  #: log lines of _report (a flood is a few lines)
         self._pending_drops: List[MessageDropped] = []  #: found outside the loop thread
         self._housekeeping_due = 0.0  #: when to look for expired and unclaimed messages next
@@ -199,10 +198,7 @@ class Messaging:
     def _send_entries(self, conn_id: str, entries: List[Entry]) -> None:
         """Entries in MESSAGES packets; the first carries the ack we owe this peer, if any."""
         peer = self._peers.get(conn_id)
-        ack = 0
-        if peer is not None:
-            ack, peer.ack_due = peer.ack_due, 0
-            self._acks_owed.pop(conn_id, None)
+        ack = self._acks_owed.pop(conn_id, 0)
         limit = getattr(self.packeter, "max_packet_size", None)
         for first_seq, batch in _batch(entries, BATCH_BYTES if limit is None else min(limit, BATCH_BYTES)):
             if len(batch) == 1 and limit is not None and peer is not None and peer.ident is not None \
@@ -218,9 +214,8 @@ class Messaging:
             else:
                 self._send(conn_id, wire.encode_messages(first_seq, messages, wire_ttls, ack))
             ack = 0
-        if ack and peer is not None:  # every packet was dropped: the ack still goes
-            peer.ack_due = max(peer.ack_due, ack)
-            self._acks_owed[conn_id] = peer
+        if ack:  # every packet was dropped: the ack still goes
+            self._acks_owed[conn_id] = ack
 
     def _drop_too_large(self, conn_id: str, ident: str, entry: Entry, limit: int) -> None:
         """A message queued before the Packeter's limit was lowered below its size: an error,
@@ -339,12 +334,10 @@ class Messaging:
             last_seq = batch.first_seq + len(batch.uuids) - 1
             if len(batch.uuids) >= ACK_AT_ONCE_COUNT or len(packet) >= ACK_AT_ONCE_BYTES \
                     or payload is not None:
-                peer.ack_due = 0
                 self._acks_owed.pop(conn_id, None)
                 self._send(conn_id, wire.encode_ack(last_seq))
             else:
-                peer.ack_due = last_seq
-                self._acks_owed[conn_id] = peer
+                self._acks_owed[conn_id] = last_seq
         if first_error is not None:
             raise first_error
 
@@ -391,10 +384,8 @@ class Messaging:
         self._manage_pings(now)
         dropped = self._flush(now)  # carries the acks we owe to peers we send to
         owed, self._acks_owed = self._acks_owed, {}
-        for conn_id, peer in owed.items():
-            if peer.ack_due:
-                upto, peer.ack_due = peer.ack_due, 0
-                self._send(conn_id, wire.encode_ack(upto))
+        for conn_id, upto in owed.items():
+            self._send(conn_id, wire.encode_ack(upto))
         self._dispatch_drops(dropped)
 
     def _manage_pings(self, now: float) -> None:

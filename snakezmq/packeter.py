@@ -66,30 +66,28 @@ class Packeter:
         """
         if type(buf) is not bytes:
             raise TypeError("packet must be bytes, not %s" % type(buf).__name__)
-        ids = self._sent_ids.get(conn_id)
-        if ids is None:
-            raise NoConnection(conn_id)
-        if len(buf) > self.max_packet_size:
-            raise PacketTooLarge(len(buf), self.max_packet_size)
-        self._last_packet_id += 1
-        ids.append(self._last_packet_id)
+        packet_id = self._new_packet_id(conn_id, len(buf))
         self.link.send(conn_id, buf)
-        return self._last_packet_id
+        return packet_id
 
     def _send_detached(self, conn_id: str, packet: bytes, payload: bytes) -> int:
         """``send_packet(conn_id, packet + payload)`` without copying ``payload`` when the
         link can send it as a frame of its own (a Link can; a Throttle cannot)."""
         if not self._links_detached:
             return self.send_packet(conn_id, packet + payload)
+        packet_id = self._new_packet_id(conn_id, len(packet) + len(payload))
+        self.link._send_detached(conn_id, packet, payload)
+        return packet_id
+
+    def _new_packet_id(self, conn_id: str, size: int) -> int:
+        """The id of a packet of ``size`` bytes about to be sent (NoConnection, PacketTooLarge)."""
         ids = self._sent_ids.get(conn_id)
         if ids is None:
             raise NoConnection(conn_id)
-        size = len(packet) + len(payload)
         if size > self.max_packet_size:
             raise PacketTooLarge(size, self.max_packet_size)
         self._last_packet_id += 1
         ids.append(self._last_packet_id)
-        self.link._send_detached(conn_id, packet, payload)
         return self._last_packet_id
 
     def _on_connect(self, conn_id: str) -> None:
@@ -101,22 +99,25 @@ class Packeter:
         self.on_disconnect(conn_id)
 
     def _on_recv(self, conn_id: str, packet: bytes) -> None:
-        if len(packet) > self.max_packet_size:
-            error = PacketTooLarge(len(packet), self.max_packet_size)
-            self.log.error("conn=%s %s", conn_id, error)
-            self.on_error(conn_id, error)
-            return
-        self.on_packet_recv(conn_id, packet)
+        if self._fits(conn_id, len(packet)):
+            self.on_packet_recv(conn_id, packet)
 
     def _on_recv_detached(self, conn_id: str, packet: bytes, payload: bytes) -> None:
-        if len(packet) + len(payload) > self.max_packet_size:
-            error = PacketTooLarge(len(packet) + len(payload), self.max_packet_size)
-            self.log.error("conn=%s %s", conn_id, error)
-            self.on_error(conn_id, error)
-        elif self._on_detached_recv.callbacks:
+        if not self._fits(conn_id, len(packet) + len(payload)):
+            return
+        if self._on_detached_recv.callbacks:
             self._on_detached_recv(conn_id, packet, payload)
         else:
             self.on_packet_recv(conn_id, packet + payload)
+
+    def _fits(self, conn_id: str, size: int) -> bool:
+        """A received packet within ``max_packet_size``; else a logged error and on_error."""
+        if size <= self.max_packet_size:
+            return True
+        error = PacketTooLarge(size, self.max_packet_size)
+        self.log.error("conn=%s %s", conn_id, error)
+        self.on_error(conn_id, error)
+        return False
 
     def _on_ready_to_send(self, conn_id: str, size: int) -> None:
         ids = self._sent_ids.get(conn_id)

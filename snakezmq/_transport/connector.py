@@ -43,7 +43,6 @@ class Connector:
         self.failures = curve.RateLimit()
         self.held = sockets.HeldConnections(limit=4)  # this DEALER's connection (_core.drops)
         self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
-        self.next_prune = 0.0
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
         self.limit = -1  #: ZMQ_MAXMSGSIZE of the DEALER (-1: none)
         self._handlers: Dict[type, Callable[[Any], object]] = {
@@ -238,9 +237,7 @@ class Connector:
 
     def tick(self, now: float) -> None:
         self.stalls.passed(now, time.monotonic())
-        if now >= self.next_prune:
-            self.next_prune = now + 1.0
-            self.held.prune()
+        self.held.prune_every(now)
         if self.hello_unsent and self.state.phase is state_machine.Phase.HELLO_SENT:
             self._send_hello()
         conn_id = self.state.conn_id

@@ -70,7 +70,6 @@ class Listener:
         self.held = sockets.HeldConnections()  # each connection, to see why it dropped (_core.drops)
         self.cuts = PendingCuts()
         self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
-        self.next_prune = 0.0
         self.limit: int = sink._max_message_size
         sink._register(self.router, self._on_readable)
         sink._register(self.monitor, self._on_monitor)
@@ -298,9 +297,7 @@ class Listener:
 
     def tick(self, now: float) -> None:
         self.stalls.passed(now, time.monotonic())
-        if now >= self.next_prune:
-            self.next_prune = now + 1.0
-            self.held.prune()
+        self.held.prune_every(now)
         for conn_id in self.outgoing.conn_ids():
             session = self.sessions.by_conn(conn_id)
             try:

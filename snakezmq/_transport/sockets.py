@@ -190,6 +190,9 @@ def _hangup(sock: socket.socket) -> Hangup:
     return Hangup.MID_MESSAGE if data else Hangup.PEER
 
 
+PRUNE_INTERVAL = 1.0  #: seconds between looks for duplicates of connections libzmq closed silently
+
+
 class HeldConnections:
     """Duplicates of libzmq's TCP connection descriptors, kept until libzmq drops each.
 
@@ -205,6 +208,7 @@ class HeldConnections:
         self.enabled = os.name == "posix" and hasattr(socket, "MSG_DONTWAIT")
         self.limit = limit if limit is not None else _default_hold_limit()
         self._held: Dict[int, Tuple[socket.socket, Optional[Tuple[int, int]], str]] = {}
+        self._next_prune = 0.0
 
     def __len__(self) -> int:
         return len(self._held)
@@ -233,6 +237,12 @@ class HeldConnections:
             return _hangup(sock), remote
         finally:
             sock.close()
+
+    def prune_every(self, now: float, interval: float = PRUNE_INTERVAL) -> None:
+        """``prune()``, at most every ``interval`` seconds (called on every loop pass)."""
+        if now >= self._next_prune:
+            self._next_prune = now + interval
+            self.prune()
 
     def prune(self) -> None:
         """Close the duplicates of connections libzmq closed without EVENT_DISCONNECTED."""
