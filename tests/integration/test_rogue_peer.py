@@ -130,17 +130,22 @@ class RogueDealer:
         self.sock.send_multipart(list(frames))
 
     def poll(self) -> List[List[bytes]]:
-        while True:
-            try:
-                self.received.append(self.sock.recv_multipart(zmq.NOBLOCK))
-            except zmq.Again:
-                return self.received
+        return drain(self.sock, self.received)
 
     def got(self, header: bytes) -> bool:
         return any(frames[0] == header for frames in self.poll())
 
     def got_kind(self, kind: LinkKind) -> List[List[bytes]]:
         return [frames for frames in self.poll() if frames[0][:1] == bytes([kind])]
+
+
+def drain(sock: Any, received: List[List[bytes]]) -> List[List[bytes]]:
+    """Append every message waiting on ``sock`` to ``received``; returns ``received``."""
+    while True:
+        try:
+            received.append(sock.recv_multipart(zmq.NOBLOCK))
+        except zmq.Again:
+            return received
 
 
 class RogueRouter:
@@ -153,11 +158,7 @@ class RogueRouter:
         self.received: List[List[bytes]] = []
 
     def poll(self) -> List[List[bytes]]:
-        while True:
-            try:
-                self.received.append(self.sock.recv_multipart(zmq.NOBLOCK))
-            except zmq.Again:
-                return self.received
+        return drain(self.sock, self.received)
 
     def hellos(self) -> List[List[bytes]]:
         return [f for f in self.poll() if len(f) == 2 and f[1][:1] == bytes([LinkKind.HELLO])]
@@ -600,9 +601,15 @@ def test_connector_refuses_welcome_of_another_version(victim, caplog):
                          ids=["unknown kind", "truncated WELCOME", "empty header"])
 def test_connector_reports_garbage_instead_of_welcome(victim, caplog, frames):
     rid, _ = victim.hello()
+    expect_garbage_reported(victim, caplog, rid, None, frames)
+
+
+def expect_garbage_reported(victim: Any, caplog: Any, rid: bytes, conn_id: Optional[str],
+                            frames: List[bytes]) -> None:
+    """The rogue listener sends ``frames``: the connector reports a WireError (for conn_id)."""
     caplog.clear()
     victim.rogue.send(rid, *frames)
-    expect_reported(victim.links, victim.events, caplog, None, WireError)
+    expect_reported(victim.links, victim.events, caplog, conn_id, WireError)
     victim.traffic.check()
 
 
@@ -621,10 +628,7 @@ CONNECTOR_GARBAGE = {
 @pytest.mark.parametrize("frames", list(CONNECTOR_GARBAGE.values()), ids=list(CONNECTOR_GARBAGE))
 def test_connector_reports_bad_link_frame_of_a_session(victim, caplog, frames):
     rid, conn_id = victim.session()
-    caplog.clear()
-    victim.rogue.send(rid, *frames)
-    expect_reported(victim.links, victim.events, caplog, conn_id, WireError)
-    victim.traffic.check()
+    expect_garbage_reported(victim, caplog, rid, conn_id, frames)
 
 
 CONNECTOR_PACKETS = {
@@ -715,15 +719,6 @@ def expect_size_limit_reported(links: Any, events: Any, caplog: Any, conn_id: st
     assert "max_packet_size" in text and str(errors[0].limit) in text and "127.0.0.1:" in text, text
 
 
-@pytest.mark.parametrize("limit,size", OVERSIZED, ids=OVERSIZED_IDS)
-def test_listener_reports_dropping_a_peer_over_maxmsgsize(links, zctx, caplog, limit, size):
-    caplog.set_level(logging.INFO, logger="snakezmq")
-    site, conn_id = _oversized_to_listener(links, zctx, limit, size)
-    links.pump(lambda: conn_id in site.link_events.disconnects, DROP_DEADLINE, "the drop")
-    expect_size_limit_reported(links, site.events, caplog, conn_id, limit)
-    site.traffic.check()
-
-
 def _oversized_to_connector(links, zctx, limit=PACKET_LIMIT, size=20 * PACKET_LIMIT):
     victim = Victim(links, zctx, packet_limit=limit)
     rid, conn_id = victim.session()
@@ -738,13 +733,15 @@ def test_connector_drops_connection_receiving_more_than_maxmsgsize(links, zctx, 
     expect_oversized_sender_dropped(links, *_oversized_to_connector(links, zctx))
 
 
+@pytest.mark.parametrize("oversized_to", [_oversized_to_listener, _oversized_to_connector],
+                         ids=["listener", "connector"])
 @pytest.mark.parametrize("limit,size", OVERSIZED, ids=OVERSIZED_IDS)
-def test_connector_reports_dropping_a_peer_over_maxmsgsize(links, zctx, caplog, limit, size):
+def test_reports_dropping_a_peer_over_maxmsgsize(links, zctx, caplog, oversized_to, limit, size):
     caplog.set_level(logging.INFO, logger="snakezmq")
-    victim, conn_id = _oversized_to_connector(links, zctx, limit, size)
-    links.pump(lambda: conn_id in victim.link_events.disconnects, DROP_DEADLINE, "the drop")
-    expect_size_limit_reported(links, victim.events, caplog, conn_id, limit)
-    victim.traffic.check()
+    side, conn_id = oversized_to(links, zctx, limit, size)  # a Site or a Victim
+    links.pump(lambda: conn_id in side.link_events.disconnects, DROP_DEADLINE, "the drop")
+    expect_size_limit_reported(links, side.events, caplog, conn_id, limit)
+    side.traffic.check()
 
 
 def _no_cut_reported(links: Any, events: Any, caplog: Any, conn_id: str) -> None:
