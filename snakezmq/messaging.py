@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from . import message as message_module  # noqa: F401  (snakemq code uses snakemq.message after importing messaging)
 from ._core import ratelimit, wire
 from ._core.dedup import DeliveredLog
-from ._core.outbox import Entry, MessageDropped, Outbox
+from ._core.outbox import MessageDropped, Outbox, Taken
 from .callbacks import Callback, functions_of
 from .exceptions import (DuplicateIdent, NoConnection, PacketTooLarge, SnakeMQException,
                          SnakeMQIncompatibleProtocol, SnakeMQNoIdent, WireError)
@@ -127,20 +127,21 @@ class Messaging:
         if not isinstance(message, Message):
             raise TypeError("send_message needs a snakezmq.message.Message, not %s"
                             % type(message).__name__)
-        limit = getattr(self.packeter, "max_packet_size", None)
-        if limit is not None and len(message.data) + MESSAGE_OVERHEAD > limit:
+        limit: int = self.packeter._max_packet_size  # (read every time: it may change any time)
+        if len(message.data) + MESSAGE_OVERHEAD > limit:
             raise PacketTooLarge(len(message.data) + MESSAGE_OVERHEAD, limit)
         outbox = self._outbox
-        self._lock.acquire()  # (not "with": a third of the cost, on the per-message path)
+        lock = self._lock
+        lock.acquire()  # (not "with": a third of the cost, on the per-message path)
         try:
             if self._storage is not None and self._is_stored(message):
                 self._storage.push(ident, message)
             dropped = outbox.push(ident, message, time.monotonic())
             if dropped:
                 self._pending_drops += dropped
-            backlog = len(outbox.queues[ident].pending)  # (with dropped entries: only while away)
+            backlog = outbox.queues[ident].queued()  # (with dropped entries: only while away)
         finally:
-            self._lock.release()
+            lock.release()
         if backlog > 1 and not dropped:
             # An earlier message already woke the loop, which has not taken the queue yet
             # (or its window is full, and the acks will wake it). A full batch is sent
@@ -162,7 +163,7 @@ class Messaging:
 
     def _flush(self, now: float) -> List[MessageDropped]:
         """Send what the window allows to every connected ident; return expired messages."""
-        sendable: List[Tuple[str, List[Entry]]] = []
+        sendable: List[Tuple[str, Taken]] = []
         unclaimed: List[str] = []
         with self._lock:
             dropped, self._pending_drops = self._pending_drops, []
@@ -173,16 +174,16 @@ class Messaging:
             for ident in list(self._outbox.sendable):  # connected, with messages waiting
                 conn_id = self._conn_by_ident.get(ident)
                 if conn_id is not None:
-                    entries = self._outbox.take_sendable(ident)
-                    if entries:
-                        sendable.append((conn_id, entries))
+                    taken = self._outbox.take_sendable(ident)
+                    if taken:
+                        sendable.append((conn_id, taken))
         for ident in unclaimed:
             self.log.warning("messages for ident %r have waited %.0f s: no peer with that ident is "
                              "connected (connected idents: %s); check the peers' identifiers and "
                              "addresses", ident, UNCLAIMED_GRACE,
                              ", ".join(repr(i) for i in sorted(self._conn_by_ident)) or "none")
-        for conn_id, entries in sendable:
-            self._send_entries(conn_id, entries)
+        for conn_id, taken in sendable:
+            self._send_taken(conn_id, taken)
         return dropped
 
     def _send_sendable(self, ident: str) -> None:
@@ -191,38 +192,46 @@ class Messaging:
         if conn_id is None:
             return
         with self._lock:
-            entries = self._outbox.take_sendable(ident)
-        if entries:
-            self._send_entries(conn_id, entries)
+            taken = self._outbox.take_sendable(ident)
+        if taken:
+            self._send_taken(conn_id, taken)
 
-    def _send_entries(self, conn_id: str, entries: List[Entry]) -> None:
-        """Entries in MESSAGES packets; the first carries the ack we owe this peer, if any."""
+    def _send_taken(self, conn_id: str, taken: Taken) -> None:
+        """Taken messages in MESSAGES packets; the first carries the ack we owe this peer, if any."""
         peer = self._peers.get(conn_id)
         ack = self._acks_owed.pop(conn_id, 0)
-        limit = getattr(self.packeter, "max_packet_size", None)
-        for first_seq, batch in _batch(entries, BATCH_BYTES if limit is None else min(limit, BATCH_BYTES)):
-            if len(batch) == 1 and limit is not None and peer is not None and peer.ident is not None \
-                    and len(batch[0].message.data) + MESSAGE_OVERHEAD > limit:
-                self._drop_too_large(conn_id, peer.ident, batch[0], limit)  # the limit was lowered
-                continue
-            wire_ttls = [None if entry.ttl is None else min(int(entry.ttl), MAX_WIRE_TTL)
-                         for entry in batch]  # snakemq's rule: the remaining ttl, truncated
-            messages = [entry.message for entry in batch]
-            if len(messages) == 1 and len(messages[0].data) >= DETACH_BYTES:
-                packet = wire.encode_messages(first_seq, messages, wire_ttls, ack, detached=True)
-                self._send(conn_id, packet, messages[0].data)
+        limit = self._packet_limit()
+        seqs, messages = taken.seqs, taken.messages
+        if taken.ttls.count(None) == len(seqs):  # (the usual case, without a loop)
+            ttls: List[Optional[int]] = [None] * len(seqs)
+        else:  # snakemq's rule: the remaining ttl, truncated
+            ttls = [None if ttl is None else min(int(ttl), MAX_WIRE_TTL) for ttl in taken.ttls]
+        for start, end in _batch(seqs, messages, min(limit, BATCH_BYTES)):
+            if end - start == 1 and peer is not None and peer.ident is not None \
+                    and len(messages[start].data) + MESSAGE_OVERHEAD > limit:
+                self._drop_too_large(conn_id, peer.ident, seqs[start], messages[start], limit)
+                continue  # the limit was lowered after it was queued
+            batch = messages[start:end]
+            if len(batch) == 1 and len(batch[0].data) >= DETACH_BYTES:
+                packet = wire.encode_messages(seqs[start], batch, ttls[start:end], ack, detached=True)
+                self._send(conn_id, packet, batch[0].data)
             else:
-                self._send(conn_id, wire.encode_messages(first_seq, messages, wire_ttls, ack))
+                self._send(conn_id, wire.encode_messages(seqs[start], batch, ttls[start:end], ack))
             ack = 0
         if ack:  # every packet was dropped: the ack still goes
             self._acks_owed[conn_id] = ack
 
-    def _drop_too_large(self, conn_id: str, ident: str, entry: Entry, limit: int) -> None:
+    def _packet_limit(self) -> int:
+        """The Packeter's ``max_packet_size`` (read on every send: it may be changed any time)."""
+        limit: int = self.packeter._max_packet_size
+        return limit
+
+    def _drop_too_large(self, conn_id: str, ident: str, seq: int, message: Message, limit: int) -> None:
         """A message queued before the Packeter's limit was lowered below its size: an error,
         and ``on_message_drop`` (it can never be sent)."""
         with self._lock:
-            dropped = self._outbox.drop_in_flight(ident, entry)
-        self._report(conn_id, PacketTooLarge(len(entry.message.data) + MESSAGE_OVERHEAD, limit))
+            dropped = self._outbox.drop_in_flight(ident, seq)
+        self._report(conn_id, PacketTooLarge(len(message.data) + MESSAGE_OVERHEAD, limit))
         self._dispatch_drops(dropped, "it no longer fits Packeter.max_packet_size")
 
     def _run_if_idle(self, action: Callable[[], None]) -> bool:
@@ -445,6 +454,15 @@ def _call_each(functions: List[Callable[..., Any]], conn_id: str, ident: str,
     """``func(conn_id, ident, item)`` for every item and function; an exception does not stop
     the rest (they were delivered or acknowledged too): the first one is returned."""
     first_error: Optional[BaseException] = None
+    if len(functions) == 1:  # the usual case: no inner loop, and a try per exception, not per item
+        func, rest = functions[0], iter(items)
+        while True:
+            try:
+                for item in rest:
+                    func(conn_id, ident, item)
+                return first_error
+            except Exception as exc:
+                first_error = first_error or exc
     for item in items:
         for func in functions:
             try:
@@ -454,30 +472,28 @@ def _call_each(functions: List[Callable[..., Any]], conn_id: str, ident: str,
     return first_error
 
 
-def _batch(entries: List[Entry], max_bytes: int) -> List[Tuple[int, List[Entry]]]:
-    """Group entries into MESSAGES packets: consecutive seqs, at most BATCH_COUNT messages
-    and ``max_bytes`` per packet (the Packeter's limit may be lower than BATCH_BYTES); a
-    message too large to share a packet travels alone."""
+def _batch(seqs: List[int], messages: List[Message], max_bytes: int) -> List[Tuple[int, int]]:
+    """Group taken messages into MESSAGES packets, as ``(start, end)`` index ranges:
+    consecutive seqs, at most BATCH_COUNT messages and ``max_bytes`` per packet (the
+    Packeter's limit may be lower than BATCH_BYTES); a message too large to share a
+    packet travels alone."""
     budget = max_bytes - PACKET_HEADER_BYTES
-    sizes = [len(entry.message.data) + MESSAGE_HEADER_BYTES for entry in entries]
-    if entries[-1].seq - entries[0].seq == len(entries) - 1:  # no gaps (the usual case)
-        starts = range(0, len(entries), BATCH_COUNT)
+    sizes = [len(message.data) + MESSAGE_HEADER_BYTES for message in messages]
+    count = len(seqs)
+    if seqs[-1] - seqs[0] == count - 1:  # no gaps (the usual case)
+        starts = range(0, count, BATCH_COUNT)
         if all(sum(sizes[start:start + BATCH_COUNT]) <= budget for start in starts):
-            return [(entries[start].seq, entries[start:start + BATCH_COUNT]) for start in starts]
-    packets: List[Tuple[int, List[Entry]]] = []
-    items: List[Entry] = []
-    first_seq = expected = size = 0
-    for entry, length in zip(entries, sizes):
-        if items and (entry.seq != expected or len(items) >= BATCH_COUNT or size + length > budget):
-            packets.append((first_seq, items))
-            items = []
-        if not items:
-            first_seq, size = entry.seq, 0
-        items.append(entry)
-        size += length
-        expected = entry.seq + 1
-    if items:
-        packets.append((first_seq, items))
+            return [(start, min(start + BATCH_COUNT, count)) for start in starts]
+    packets: List[Tuple[int, int]] = []
+    first = size = 0
+    for index in range(count):
+        if index > first and (seqs[index] != seqs[index - 1] + 1 or index - first >= BATCH_COUNT
+                              or size + sizes[index] > budget):
+            packets.append((first, index))
+            first, size = index, 0
+        size += sizes[index]
+    if count:
+        packets.append((first, count))
     return packets
 
 

@@ -8,34 +8,29 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from snakezmq._core import wire
-from snakezmq._core.outbox import Entry
 from snakezmq.exceptions import PacketTooLarge
 from snakezmq.message import Message
 from snakezmq.messaging import BATCH_COUNT, MESSAGE_OVERHEAD, _batch
 
 
-def entries_of(sizes, ttls, first_seq=1):
-    made = []
-    for offset, (size, ttl) in enumerate(zip(sizes, ttls)):
-        entry = Entry(Message(b"x" * size, ttl=ttl), ttl, 0.0)
-        entry.seq = first_seq + offset
-        made.append(entry)
-    return made
-
-
 @settings(max_examples=200, deadline=None, database=None)
-@given(st.lists(st.integers(0, 3000), min_size=1, max_size=300),
+@given(st.lists(st.tuples(st.integers(0, 3000), st.booleans()), min_size=1, max_size=300),
        st.integers(MESSAGE_OVERHEAD + 3000, 20000), st.booleans())
-def test_every_packet_fits_the_limit_and_order_is_kept(sizes, max_bytes, finite_ttl):
-    ttls = [2 ** 32 - 2 if finite_ttl else None] * len(sizes)  # the widest ttl on the wire
-    entries = entries_of(sizes, ttls, first_seq=2 ** 40)  # wide seqs too
-    packets = _batch(entries, max_bytes)
-    assert [e for _, batch in packets for e in batch] == entries
-    for first_seq, batch in packets:
-        assert first_seq == batch[0].seq and len(batch) <= BATCH_COUNT
-        packet = wire.encode_messages(first_seq, [e.message for e in batch],
-                                      [None if e.ttl is None else int(e.ttl) for e in batch], 2 ** 63 - 1)
-        assert len(packet) <= max_bytes, (len(packet), max_bytes, len(batch))
+def test_every_packet_fits_the_limit_and_order_is_kept(sizes_and_gaps, max_bytes, finite_ttl):
+    """Packets cover the taken messages in order, each within the limit, each of
+    consecutive seqs (a gap, left by messages dropped while away, starts a new packet)."""
+    ttl = 2 ** 32 - 2 if finite_ttl else None  # the widest ttl on the wire
+    messages = [Message(b"x" * size, ttl=ttl) for size, _ in sizes_and_gaps]
+    seqs, seq = [], 2 ** 40  # wide seqs too
+    for _, gap in sizes_and_gaps:
+        seq += 2 if gap else 1
+        seqs.append(seq)
+    packets = _batch(seqs, messages, max_bytes)
+    assert [index for start, end in packets for index in range(start, end)] == list(range(len(seqs)))
+    for start, end in packets:
+        assert 0 < end - start <= BATCH_COUNT and seqs[end - 1] - seqs[start] == end - start - 1
+        packet = wire.encode_messages(seqs[start], messages[start:end], [ttl] * (end - start), 2 ** 63 - 1)
+        assert len(packet) <= max_bytes, (len(packet), max_bytes, end - start)
 
 
 def test_a_small_packet_limit_splits_a_backlog_into_many_packets(links):

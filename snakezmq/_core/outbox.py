@@ -36,15 +36,20 @@ class MessageDropped(NamedTuple):
 
 
 class Entry:
-    """A queued message with its ttl bookkeeping and (once sent) its sequence number."""
+    """A queued message with its ttl bookkeeping and (once sent) its sequence number.
+
+    Only messages that need the bookkeeping get one: pushed while the destination was
+    away, or sent and put back after a disconnect. A message pushed while its destination
+    is connected stays bare until it is sent (no allocation, no garbage collector work).
+    """
 
     __slots__ = ("message", "ttl", "charged_at", "seq", "deadline")
 
-    def __init__(self, message: Any, ttl: Optional[float], now: float) -> None:
+    def __init__(self, message: Any, ttl: Optional[float], now: float, seq: int = 0) -> None:
         self.message = message
         self.ttl = ttl  #: remaining seconds as of ``charged_at`` (None: never expires)
         self.charged_at = now
-        self.seq = 0  #: 0 = not sent yet; -1 = dropped
+        self.seq = seq  #: 0 = not sent yet; -1 = dropped
         self.deadline = 0.0  #: when it expires, while its destination is away
 
     def __lt__(self, other: "Entry") -> bool:
@@ -57,13 +62,36 @@ class Entry:
         return self.ttl - (now - max(self.charged_at, away_since))
 
 
+class Taken:
+    """What ``take_sendable`` moved in flight, by column: ``messages[i]`` has sequence number
+    ``seqs[i]`` and remaining ttl ``ttls[i]`` (frozen while the destination is connected)."""
+
+    __slots__ = ("seqs", "messages", "ttls")
+
+    def __init__(self) -> None:
+        self.seqs: List[int] = []
+        self.messages: List[Any] = []
+        self.ttls: List[Optional[float]] = []
+
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+
 class PeerQueue:
-    """What is queued for, and in flight to, one destination ident."""
+    """What is queued for, and in flight to, one destination ident.
+
+    Queued messages are ``pending`` (Entries, in front) then ``fresh`` (bare messages pushed
+    while connected; their remaining ttl is their own ``ttl``). In flight, ``inflight`` holds
+    bare messages and the Entries of resent ones, ``inflight_seqs`` their sequence numbers.
+    """
 
     def __init__(self, ident: str, now: float) -> None:
         self.ident = ident
         self.pending: Deque[Entry] = collections.deque()
-        self.inflight: Deque[Entry] = collections.deque()
+        self.fresh: Deque[Any] = collections.deque()
+        self.inflight: Deque[Any] = collections.deque()
+        self.inflight_seqs: Deque[int] = collections.deque()
+        self.inflight_entries = 0  #: how many of ``inflight`` are Entries (resent messages)
         self.inflight_bytes = 0
         self.away_since: Optional[float] = now  #: None while connected
         self.next_seq = 1
@@ -72,12 +100,23 @@ class PeerQueue:
         self.waiting_reported = False  #: "nobody with this ident is connected" was reported
 
     def __len__(self) -> int:
-        return len(self.pending) - self.dropped_in_pending + len(self.inflight)
+        return len(self.pending) - self.dropped_in_pending + len(self.fresh) + len(self.inflight)
+
+    def queued(self) -> int:
+        """Messages not sent yet (dropped ones included while the destination is away)."""
+        return len(self.pending) + len(self.fresh)
 
     def messages(self) -> Iterator[Any]:
-        for entry in itertools.chain(self.inflight, self.pending):
+        for item in self.inflight:
+            yield item.message if type(item) is Entry else item
+        for entry in self.pending:
             if entry.seq >= 0:
                 yield entry.message
+        yield from self.fresh
+
+
+def _message_of(item: Any) -> Any:
+    return item.message if type(item) is Entry else item
 
 
 class Outbox:
@@ -101,11 +140,11 @@ class Outbox:
         queue = self.queues.get(ident)
         if queue is None:
             queue = self.queue(ident, now)
-        ttl = message.ttl
         if queue.away_since is None:
-            queue.pending.append(Entry(message, ttl, now))
+            queue.fresh.append(message)
             self.sendable.add(ident)
             return []
+        ttl = message.ttl
         if ttl is None:
             queue.pending.append(Entry(message, ttl, now))
             return []
@@ -135,9 +174,14 @@ class Outbox:
     def peer_disconnected(self, ident: str, now: float) -> List[MessageDropped]:
         """Unacknowledged messages go back to the queue front; their ttl clocks restart."""
         queue = self.queue(ident, now)
-        queue.pending.extendleft(reversed(queue.inflight))
+        resent = [item if type(item) is Entry else Entry(item, item.ttl, now, seq)
+                  for item, seq in zip(queue.inflight, queue.inflight_seqs)]
+        queue.pending.extendleft(reversed(resent))
+        queue.pending.extend(Entry(message, message.ttl, now) for message in queue.fresh)
+        queue.fresh.clear()
         queue.inflight.clear()
-        queue.inflight_bytes = 0
+        queue.inflight_seqs.clear()
+        queue.inflight_entries = queue.inflight_bytes = 0
         queue.away_since = now
         self.sendable.discard(ident)
         for entry in queue.pending:
@@ -148,85 +192,149 @@ class Outbox:
         heapq.heapify(queue.expiry)
         return self.expire_queue(queue, now)
 
-    def take_sendable(self, ident: str) -> List[Entry]:
-        """Entries that may go out now (window permitting), in order, moved to in-flight."""
+    def take_sendable(self, ident: str) -> Taken:
+        """What may go out now (window permitting), in order, moved in flight."""
+        taken = Taken()
         queue = self.queues.get(ident)
-        if queue is None or queue.away_since is not None or not queue.pending:
+        if queue is None or queue.away_since is not None or not (queue.pending or queue.fresh):
             self.sendable.discard(ident)
-            return []
-        taken = self._take_skipping_dropped(queue) if queue.dropped_in_pending else self._take(queue)
-        if not queue.pending:
+            return taken
+        if queue.pending:
+            if queue.dropped_in_pending:
+                self._take_one_by_one(queue, taken)
+            else:
+                self._take_entries(queue, taken)
+        if not queue.pending and queue.fresh:
+            self._take_fresh(queue, taken)
+        if not queue.pending and not queue.fresh:
             self.sendable.discard(ident)
         return taken
 
-    def _take(self, queue: PeerQueue) -> List[Entry]:
-        """take_sendable without dropped entries in the way: in one batch."""
+    def _fitting(self, queue: PeerQueue, sizes: List[int]) -> int:
+        """How many of the next messages (of ``sizes`` bytes) fit the window's bytes."""
+        if queue.inflight_bytes + sum(sizes) <= self.window_bytes:
+            return len(sizes)
+        fits = bisect.bisect_right(list(itertools.accumulate(sizes)),
+                                   self.window_bytes - queue.inflight_bytes)
+        return fits or (0 if queue.inflight else 1)  # a message larger than the window goes alone
+
+    def _take_fresh(self, queue: PeerQueue, taken: Taken) -> None:
+        """take_sendable's fast path for bare messages: numbered in one go."""
+        room = min(self.window - len(queue.inflight), len(queue.fresh))
+        if room <= 0:
+            return
+        popleft = queue.fresh.popleft
+        messages = [popleft() for _ in range(room)]
+        sizes = [len(message.data) for message in messages]
+        fits = self._fitting(queue, sizes)
+        if fits < room:  # put back what does not fit
+            queue.fresh.extendleft(reversed(messages[fits:]))
+            del messages[fits:]
+        seqs = range(queue.next_seq, queue.next_seq + fits)
+        queue.next_seq = seqs.stop
+        queue.inflight.extend(messages)
+        queue.inflight_seqs.extend(seqs)
+        queue.inflight_bytes += sum(sizes[:fits])
+        taken.seqs += seqs
+        taken.messages += messages
+        taken.ttls += [message.ttl for message in messages]
+
+    def _take_entries(self, queue: PeerQueue, taken: Taken) -> None:
+        """take_sendable's fast path for pending entries with no dropped ones among them."""
         room = min(self.window - len(queue.inflight), len(queue.pending))
         if room <= 0:
-            return []
+            return
         popleft = queue.pending.popleft
-        taken = [popleft() for _ in range(room)]
-        sizes = [len(entry.message.data) for entry in taken]
-        size = sum(sizes)
-        if queue.inflight_bytes + size > self.window_bytes:  # keep what does not fit
-            fits = bisect.bisect_right(list(itertools.accumulate(sizes)),
-                                       self.window_bytes - queue.inflight_bytes)
-            fits = fits or (0 if queue.inflight else 1)  # a message larger than the window goes alone
-            queue.pending.extendleft(reversed(taken[fits:]))
-            del taken[fits:]
-            size = sum(sizes[:fits])
+        entries = [popleft() for _ in range(room)]
+        sizes = [len(entry.message.data) for entry in entries]
+        fits = self._fitting(queue, sizes)
+        if fits < room:
+            queue.pending.extendleft(reversed(entries[fits:]))
+            del entries[fits:]
         next_seq = queue.next_seq
-        for entry in taken:
+        for entry in entries:
             if not entry.seq:  # a resent entry keeps its number
                 entry.seq = next_seq
                 next_seq += 1
         queue.next_seq = next_seq
-        queue.inflight.extend(taken)
-        queue.inflight_bytes += size
-        return taken
+        seqs = [entry.seq for entry in entries]
+        queue.inflight.extend(entries)
+        queue.inflight_seqs.extend(seqs)
+        queue.inflight_entries += fits
+        queue.inflight_bytes += sum(sizes[:fits])
+        taken.seqs += seqs
+        taken.messages += [entry.message for entry in entries]
+        taken.ttls += [entry.ttl for entry in entries]
 
-    def _take_skipping_dropped(self, queue: PeerQueue) -> List[Entry]:
-        """take_sendable, one entry at a time, when dropped entries sit among the pending ones."""
-        taken = []
-        while queue.pending and len(queue.inflight) < self.window:
-            entry = queue.pending[0]
-            if entry.seq >= 0 and queue.inflight and \
-                    queue.inflight_bytes + len(entry.message.data) > self.window_bytes:
-                break  # a message larger than the window still goes out alone
-            queue.pending.popleft()
-            if entry.seq < 0:
-                queue.dropped_in_pending -= 1
-                continue
-            if entry.seq == 0:
-                entry.seq = queue.next_seq
+    def _take_one_by_one(self, queue: PeerQueue, taken: Taken, fresh_too: bool = False) -> None:
+        """take_sendable's general path: pending entries (skipping dropped ones), then
+        ``fresh_too``: bare messages, one at a time (the fast path must take the same)."""
+        while len(queue.inflight) < self.window:
+            entry: Optional[Entry] = None
+            if queue.pending:
+                entry = queue.pending[0]
+                message = entry.message
+            elif fresh_too and queue.fresh:
+                message = queue.fresh[0]
+            else:
+                return
+            if (entry is None or entry.seq >= 0) and queue.inflight and \
+                    queue.inflight_bytes + len(message.data) > self.window_bytes:
+                return  # a message larger than the window still goes out alone
+            if entry is None:
+                queue.fresh.popleft()
+                seq, ttl, item = queue.next_seq, message.ttl, message
                 queue.next_seq += 1
-            queue.inflight.append(entry)
-            queue.inflight_bytes += len(entry.message.data)
-            taken.append(entry)
-        return taken
+            else:
+                queue.pending.popleft()
+                if entry.seq < 0:
+                    queue.dropped_in_pending -= 1
+                    continue
+                if entry.seq == 0:
+                    entry.seq = queue.next_seq
+                    queue.next_seq += 1
+                seq, ttl, item = entry.seq, entry.ttl, entry
+                queue.inflight_entries += 1
+            queue.inflight.append(item)
+            queue.inflight_seqs.append(seq)
+            queue.inflight_bytes += len(message.data)
+            taken.seqs.append(seq)
+            taken.messages.append(message)
+            taken.ttls.append(ttl)
 
-    def drop_in_flight(self, ident: str, entry: Entry) -> List[MessageDropped]:
-        """Give up on a message that went in flight but cannot be sent (the receiver skips
-        its sequence number: acks count across such gaps)."""
+    def drop_in_flight(self, ident: str, seq: int) -> List[MessageDropped]:
+        """Give up on the message in flight as ``seq`` that cannot be sent (the receiver
+        skips its sequence number: acks count across such gaps)."""
         queue = self.queues.get(ident)
-        if queue is None or entry not in queue.inflight:
+        if queue is None or seq not in queue.inflight_seqs:
             return []
-        queue.inflight.remove(entry)
-        queue.inflight_bytes -= len(entry.message.data)
-        entry.seq = -1
-        return [MessageDropped(ident, entry.message)]
+        index = queue.inflight_seqs.index(seq)
+        item = queue.inflight[index]
+        del queue.inflight[index]
+        del queue.inflight_seqs[index]
+        if type(item) is Entry:
+            queue.inflight_entries -= 1
+            item.seq = -1
+        message = _message_of(item)
+        queue.inflight_bytes -= len(message.data)
+        return [MessageDropped(ident, message)]
 
     def acknowledge(self, ident: str, upto_seq: int) -> List[Any]:
         """The peer has every message up to ``upto_seq``: returns those messages, now sent."""
         queue = self.queues.get(ident)
-        if queue is None or not queue.inflight or queue.inflight[0].seq > upto_seq:
+        if queue is None or not queue.inflight_seqs or queue.inflight_seqs[0] > upto_seq:
             return []
-        inflight = queue.inflight
-        count = min(upto_seq - inflight[0].seq + 1, len(inflight))  # if the seqs are consecutive
-        if inflight[count - 1].seq > upto_seq:  # gaps: messages that expired while away
-            count = sum(1 for entry in itertools.islice(inflight, count) if entry.seq <= upto_seq)
-        popleft = inflight.popleft
-        sent = [popleft().message for _ in range(count)]
+        seqs = queue.inflight_seqs
+        count = min(upto_seq - seqs[0] + 1, len(seqs))  # if the seqs are consecutive
+        if seqs[count - 1] > upto_seq:  # gaps: messages that expired while away
+            count = sum(1 for seq in itertools.islice(seqs, count) if seq <= upto_seq)
+        popleft, pop_seq = queue.inflight.popleft, seqs.popleft
+        sent = [popleft() for _ in range(count)]
+        for _ in range(count):
+            pop_seq()
+        if queue.inflight_entries:  # resent messages: unwrap their Entries
+            queue.inflight_entries -= sum(1 for item in sent if type(item) is Entry)
+            sent = [_message_of(item) for item in sent]
         queue.inflight_bytes -= sum(map(len, [message.data for message in sent]))
         return sent
 
@@ -274,7 +382,8 @@ class Outbox:
 
     def forget_empty(self, ident: str) -> None:
         queue = self.queues.get(ident)
-        if queue is not None and not queue.pending and not queue.inflight and queue.away_since is not None:
+        if queue is not None and not (queue.pending or queue.fresh or queue.inflight) \
+                and queue.away_since is not None:
             del self.queues[ident]
             self.sendable.discard(ident)
 

@@ -4,7 +4,7 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from snakezmq._core.outbox import MessageDropped, Outbox
+from snakezmq._core.outbox import MessageDropped, Outbox, Taken
 from snakezmq.message import Message
 
 PEER = "bob"
@@ -62,13 +62,13 @@ def test_expired_while_away_is_reported_on_connect_too():
     box, message = Outbox(), msg(ttl=1)
     box.push(PEER, message, 0)
     assert box.peer_connected(PEER, 5) == [MessageDropped(PEER, message)]
-    assert box.take_sendable(PEER) == []
+    assert not box.take_sendable(PEER)
 
 
 def test_ttl_zero_is_kept_while_connected():
     box = connected_box(msg(ttl=0))
     assert box.expire(1e9) == []
-    assert seqs(box.take_sendable(PEER)) == [1]
+    assert box.take_sendable(PEER).seqs == [1]
 
 
 def test_ttl_reaching_exactly_zero_at_connect_is_kept():
@@ -119,10 +119,10 @@ def test_expire_while_peer_never_returns_and_next_deadline():
 
 def test_window_count():
     box = connected_box(*[msg() for _ in range(5)], window=3)
-    assert seqs(box.take_sendable(PEER)) == [1, 2, 3]
-    assert box.take_sendable(PEER) == []
+    assert box.take_sendable(PEER).seqs == [1, 2, 3]
+    assert not box.take_sendable(PEER)
     assert len(box.acknowledge(PEER, 2)) == 2
-    assert seqs(box.take_sendable(PEER)) == [4, 5]
+    assert box.take_sendable(PEER).seqs == [4, 5]
 
 
 @pytest.mark.parametrize("sizes, takes", [
@@ -137,25 +137,37 @@ def test_window_bytes(sizes, takes):
         if not taken:
             break
         got.append(len(taken))
-        assert box.take_sendable(PEER) == []
-        box.acknowledge(PEER, taken[-1].seq)
+        assert not box.take_sendable(PEER)
+        box.acknowledge(PEER, taken.seqs[-1])
     assert got == takes
 
 
-@settings(max_examples=100, deadline=None, database=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(st.lists(st.integers(0, 30), max_size=40), st.integers(1, 8), st.integers(1, 60),
-       st.lists(st.integers(0, 12), min_size=1, max_size=6))
-def test_take_sendable_fast_path_matches_one_by_one(sizes, window, window_bytes, acks):
-    """The batch path of take_sendable takes exactly what the one-by-one path takes."""
+       st.lists(st.integers(0, 12), min_size=1, max_size=6), st.integers(0, 40))
+def test_take_sendable_fast_paths_match_one_by_one(sizes, window, window_bytes, acks, pushed_away):
+    """The batch paths of take_sendable (queued entries, then fresh messages) take exactly
+    what the one-by-one path takes. The first ``pushed_away`` messages are queued while
+    the peer is away (entries), the rest once it is connected (bare, fresh)."""
     messages = [msg(size=size) for size in sizes]
-    boxes = [connected_box(*messages, window=window, window_bytes=window_bytes) for _ in range(2)]
+    boxes = []
+    for _ in range(2):
+        box = Outbox(window=window, window_bytes=window_bytes)
+        for message in messages[:pushed_away]:
+            box.push(PEER, message, 0)
+        box.peer_connected(PEER, 0)
+        for message in messages[pushed_away:]:
+            box.push(PEER, message, 0)
+        boxes.append(box)
     fast, slow = boxes
     for ack in acks:
         taken_fast = fast.take_sendable(PEER)
-        taken_slow = slow._take_skipping_dropped(slow.queues[PEER])
-        assert seqs(taken_fast) == seqs(taken_slow)
+        taken_slow = Taken()
+        slow._take_one_by_one(slow.queues[PEER], taken_slow, fresh_too=True)
+        assert taken_fast.seqs == taken_slow.seqs and taken_fast.messages == taken_slow.messages
+        assert taken_fast.ttls == taken_slow.ttls
         assert fast.queues[PEER].inflight_bytes == slow.queues[PEER].inflight_bytes
-        assert len(fast.queues[PEER].pending) == len(slow.queues[PEER].pending)
+        assert fast.queues[PEER].queued() == slow.queues[PEER].queued()
         upto = fast.queues[PEER].next_seq - 1 - ack
         assert fast.acknowledge(PEER, upto) == slow.acknowledge(PEER, upto)
 
@@ -164,14 +176,14 @@ def test_take_sendable_order_and_seqs():
     messages = [msg() for _ in range(4)]
     box = Outbox()
     box.push(PEER, messages[0], 0)
-    assert box.take_sendable(PEER) == [] and box.take_sendable("nobody") == []  # away, unknown
+    assert not box.take_sendable(PEER) and not box.take_sendable("nobody")  # away, unknown
     box.peer_connected(PEER, 1)
     for message in messages[1:]:
         box.push(PEER, message, 1)
     taken = box.take_sendable(PEER)
-    assert [e.message for e in taken] == messages and seqs(taken) == [1, 2, 3, 4]
+    assert taken.messages == messages and taken.seqs == [1, 2, 3, 4]
     box.push(PEER, msg(), 2)
-    assert seqs(box.take_sendable(PEER)) == [5]
+    assert box.take_sendable(PEER).seqs == [5]
 
 
 def test_acknowledge_is_cumulative():
@@ -197,20 +209,20 @@ def test_disconnect_requeues_inflight_in_front_keeping_seqs():
     assert not queue.inflight and queue.inflight_bytes == 0 and len(queue) == 4
     assert box.next_deadline() == 15  # in-flight ttl clocks restart at the disconnect
     box.peer_connected(PEER, 11)
-    assert seqs(box.take_sendable(PEER)) == [2, 3, 4]  # retransmit first, in order
+    assert box.take_sendable(PEER).seqs == [2, 3, 4]  # retransmit first, in order
     box.acknowledge(PEER, 4)
-    assert seqs(box.take_sendable(PEER)) == [5]
+    assert box.take_sendable(PEER).seqs == [5]
 
 
 def test_acknowledge_with_gaps_in_flight():
     """Messages that expired while away leave gaps in the resent seqs; acks still count right."""
     keep, expiring = [msg(ttl=None) for _ in range(3)], [msg(ttl=1) for _ in range(2)]
     box = connected_box(keep[0], expiring[0], keep[1], expiring[1], keep[2])
-    assert seqs(box.take_sendable(PEER)) == [1, 2, 3, 4, 5]
+    assert box.take_sendable(PEER).seqs == [1, 2, 3, 4, 5]
     box.peer_disconnected(PEER, 0)
     assert len(box.expire(2)) == 2
     box.peer_connected(PEER, 3)
-    assert seqs(box.take_sendable(PEER)) == [1, 3, 5]
+    assert box.take_sendable(PEER).seqs == [1, 3, 5]
     assert box.acknowledge(PEER, 4) == keep[:2]
     assert box.queues[PEER].inflight_bytes == 1
     assert box.acknowledge(PEER, 5) == keep[2:]
@@ -240,7 +252,7 @@ def test_len_and_messages_exclude_dropped():
     queue = box.queues[PEER]
     assert queue.dropped_in_pending == 1 and len(queue) == 2 and list(queue.messages()) == survivors
     box.peer_connected(PEER, 2)
-    assert [e.message for e in box.take_sendable(PEER)] == survivors
+    assert box.take_sendable(PEER).messages == survivors
 
 
 def test_forget_empty_only_forgets_empty_absent_queues():
@@ -284,9 +296,33 @@ def test_drop_in_flight_leaves_a_gap_that_acks_count_across():
     messages = [msg(size=2) for _ in range(3)]
     box = connected_box(*messages)
     taken = box.take_sendable(PEER)
-    assert box.drop_in_flight(PEER, taken[1]) == [MessageDropped(PEER, messages[1])]
-    assert box.drop_in_flight(PEER, taken[1]) == []  # once
+    assert box.drop_in_flight(PEER, taken.seqs[1]) == [MessageDropped(PEER, messages[1])]
+    assert box.drop_in_flight(PEER, taken.seqs[1]) == []  # once
     queue = box.queues[PEER]
-    assert seqs(queue.inflight) == [1, 3] and queue.inflight_bytes == 4 and len(queue) == 2
+    assert list(queue.inflight_seqs) == [1, 3] and queue.inflight_bytes == 4 and len(queue) == 2
     assert box.acknowledge(PEER, 3) == [messages[0], messages[2]]
     assert queue.inflight_bytes == 0
+
+
+def test_resent_and_fresh_messages_in_flight_together():
+    """Resent messages fly as their entries, fresh ones bare: acks, a second disconnect and
+    len() treat both alike."""
+    old, new = [msg(ttl=9) for _ in range(3)], [msg(ttl=None) for _ in range(2)]
+    box = connected_box(*old)
+    assert box.take_sendable(PEER).seqs == [1, 2, 3]
+    box.peer_disconnected(PEER, 1)
+    box.peer_connected(PEER, 2)
+    for message in new:
+        box.push(PEER, message, 2)
+    taken = box.take_sendable(PEER)
+    assert taken.seqs == [1, 2, 3, 4, 5] and taken.messages == old + new
+    assert taken.ttls == [8, 8, 8, None, None]  # the absence is charged to the resent ones
+    queue = box.queues[PEER]
+    assert queue.inflight_entries == 3 and len(queue) == 5 and list(queue.messages()) == old + new
+    assert box.acknowledge(PEER, 2) == old[:2] and queue.inflight_entries == 1
+    box.peer_disconnected(PEER, 3)
+    assert seqs(queue.pending) == [3, 4, 5] and [e.ttl for e in queue.pending] == [8, None, None]
+    assert queue.inflight_entries == 0 and not queue.fresh and len(queue) == 3
+    box.peer_connected(PEER, 3)
+    assert box.take_sendable(PEER).seqs == [3, 4, 5]
+    assert box.acknowledge(PEER, 5) == old[2:] + new and queue.inflight_entries == 0
