@@ -347,6 +347,8 @@ class Messaging:
                 self._send(conn_id, wire.encode_ack(last_seq))
             else:
                 self._acks_owed[conn_id] = last_seq
+                if peer.ident in self._outbox.sendable:  # the callbacks replied: it goes now,
+                    self._send_sendable(peer.ident)  # with the ack, not at the end of the pass
         if first_error is not None:
             raise first_error
 

@@ -1,0 +1,49 @@
+"""A reply sent from ``on_message_recv`` leaves at once, carrying the ack of its request.
+
+Request/response latency: the reply must not wait for the end of the loop pass (after
+the other packets read in the same pass), and must not cost a standalone ACK packet.
+"""
+from __future__ import annotations
+
+import time
+
+from snakezmq._core import wire
+from snakezmq.message import Message
+
+
+def test_each_reply_goes_right_after_its_request_with_its_ack(links):
+    receiver_link, receiver_packeter, receiver = links.stack("receiver")
+    sender_link, _, sender = links.stack("sender")
+    receiver.on_message_recv.add(
+        lambda conn_id, ident, message: receiver.send_message(ident, Message(b"re:" + message.data, ttl=None)))
+    replies = []
+    sender.on_message_recv.add(lambda conn_id, ident, message: replies.append(message.data))
+    sender_link.add_connector(receiver_link.add_listener(("127.0.0.1", 0)))
+    links.pump(lambda: receiver.queues_manager.get_queue("sender").connected
+               and sender.queues_manager.get_queue("receiver").connected, what="both connected")
+
+    packets = []  # (kind, first_seq, count, ack) of every packet the receiver sends
+    send_packet = receiver_packeter.send_packet
+
+    def recording_send_packet(conn_id, packet):
+        kind = wire.messaging_kind(packet)
+        if kind is wire.MessagingKind.MESSAGES:
+            batch = wire.decode_messages(packet)
+            packets.append((kind.name, batch.first_seq, len(batch.uuids), batch.ack))
+        else:
+            packets.append((kind.name, None, None, wire.decode_ack(packet) if kind is wire.MessagingKind.ACK
+                            else None))
+        return send_packet(conn_id, packet)
+
+    receiver_packeter.send_packet = recording_send_packet
+    outbox_queue = sender._outbox.queues["receiver"]
+    for data in [b"1", b"2"]:  # two requests, two packets: each send is flushed by its own pass
+        sender.send_message("receiver", Message(data, ttl=None))
+        deadline = time.monotonic() + 5
+        while outbox_queue.queued():
+            assert time.monotonic() < deadline, "the sender did not send"
+            sender_link.loop(poll_timeout=0.01, runtime=0.01)
+    time.sleep(0.2)  # both packets wait in the receiver's socket: one pass reads them both
+    receiver_link.loop(poll_timeout=0.5, count=1)
+    assert packets == [("MESSAGES", 1, 1, 1), ("MESSAGES", 2, 1, 2)]
+    links.pump(lambda: replies == [b"re:1", b"re:2"], what="both replies")
