@@ -13,7 +13,7 @@ from .._core import wire
 from .._core.drops import LoopStalls
 from ..exceptions import ConnectionRefused, WireError
 from . import curve, sockets
-from .peer_io import BYE, DATA_HEADER, PING, PONG, RECV_BATCH, Outgoing, Sink, send_now
+from .peer_io import BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, receive_batch, send_now
 
 log = logging.getLogger("snakezmq.link")
 PROBE_PREFIX = b"~szmq-probe-"
@@ -151,14 +151,7 @@ class Connector:
         self.sink._problem("error", "%s: %s%s" % (self.endpoint, text, suffix), error)
 
     def _on_readable(self, now: float) -> None:
-        for _ in range(RECV_BATCH):
-            if self.dealer is None:
-                return
-            try:
-                frames = self.dealer.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            self._handle(frames, now)
+        receive_batch(lambda: self.dealer, self._handle, now, copy=True)
 
     def _handle(self, frames: List[bytes], now: float) -> None:
         self.state.heard(now)

@@ -13,8 +13,8 @@ from .._core.liveness import DEAD_AFTER, Sweeps
 from .._core.sessions import SessionTable
 from ..exceptions import DuplicateIdent, WireError
 from . import curve, sockets
-from .peer_io import (BYE, DATA_HEADER, PING, PONG, RECV_BATCH, RESET, Outgoing, Sink,
-                      Unreachable, peer_address, send_now)
+from .peer_io import (BYE, DATA_HEADER, PING, PONG, RESET, Outgoing, Sink, Unreachable,
+                      peer_address, receive_batch, send_now)
 
 PROBE_WAIT = 1.0  #: how long the holder of a routing id has to answer before it counts as gone
 log = logging.getLogger("snakezmq.link")
@@ -77,12 +77,7 @@ class Listener:
     # -- input -----------------------------------------------------------------
 
     def _on_readable(self, now: float) -> None:
-        for _ in range(RECV_BATCH):
-            try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            self._handle(frames, now)
+        receive_batch(lambda: self.router, self._handle, now, copy=False)
 
     def _handle(self, frames: List[Any], now: float) -> None:
         rid = frames[0].bytes
