@@ -16,6 +16,10 @@ Theory of operation (times are float seconds on a monotonic clock, passed in):
   already has.
 - Rule 4, window: at most ``window`` messages (and ``window_bytes``) are in
   flight per destination, so a slow or absent peer never fills ZeroMQ queues.
+Representation: a message pushed while its destination is connected is kept bare
+(``fresh``) until it is sent; only messages that need ttl bookkeeping (pushed while
+away, or put back by a disconnect) get an ``Entry``. A burst of sends then costs one
+object per message (the user's Message), which halves the garbage collector's work.
 Not thread-safe: the caller (Messaging) holds its lock.
 """
 from __future__ import annotations
