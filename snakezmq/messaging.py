@@ -479,9 +479,11 @@ def _batch(seqs: List[int], messages: List[Message], max_bytes: int) -> List[Tup
     consecutive seqs, at most BATCH_COUNT messages and ``max_bytes`` per packet (the
     Packeter's limit may be lower than BATCH_BYTES); a message too large to share a
     packet travels alone."""
+    count = len(seqs)
+    if count == 1:
+        return [(0, 1)]
     budget = max_bytes - PACKET_HEADER_BYTES
     sizes = [len(message.data) + MESSAGE_HEADER_BYTES for message in messages]
-    count = len(seqs)
     if seqs[-1] - seqs[0] == count - 1:  # no gaps (the usual case)
         starts = range(0, count, BATCH_COUNT)
         if all(sum(sizes[start:start + BATCH_COUNT]) <= budget for start in starts):

@@ -163,10 +163,15 @@ def encode_messages(first_seq: int, messages: Sequence[Any], wire_ttls: Sequence
     ``detached``: the packet leaves out the payload of its one message, which travels
     as a frame of its own (a large message is then never copied into the packet).
     """
-    datas = [message.data for message in messages]
-    packed = msgpack.packb([first_seq, ack, [message.uuid for message in messages], wire_ttls,
-                            [message.flags for message in messages], [len(data) for data in datas]],
-                           use_bin_type=True)
+    if len(messages) == 1:  # request/response: no list comprehensions
+        message = messages[0]
+        datas = [message.data]
+        columns = [[message.uuid], wire_ttls, [message.flags], [len(message.data)]]
+    else:
+        datas = [message.data for message in messages]
+        columns = [[message.uuid for message in messages], wire_ttls,
+                   [message.flags for message in messages], [len(data) for data in datas]]
+    packed = msgpack.packb([first_seq, ack, *columns], use_bin_type=True)
     if detached:
         if len(messages) != 1:
             raise ValueError("only a packet of one message can have its payload detached")
@@ -249,26 +254,36 @@ def decode_messages(packet: bytes, detached: Optional[bytes] = None) -> Messages
     count = len(uuids)
     if not len(ttls) == len(flags) == len(lengths) == count:
         raise WireError("MESSAGES: columns of different lengths")
-    if count and not (set(map(type, uuids)) <= _BYTES and min(map(len, uuids)) > 0
-                      and max(map(len, uuids)) <= 16):
-        raise WireError("MESSAGES: invalid uuid")
-    if not set(map(type, ttls)) <= _TTL_TYPES or not _uints([t for t in ttls if t is not None], UINT32_MAX):
-        raise WireError("MESSAGES: invalid ttl")
     offset = start + header_length
     if detached is not None:
         if count != 1 or offset != len(packet):
             raise WireError("MESSAGES: a detached payload needs a packet of one message and no payload")
         packet, offset = detached, 0
+    if count == 1:  # request/response: the same checks, without the column passes' overhead
+        _check_one(uuids[0], ttls[0], flags[0], lengths[0], len(packet) - offset)
+        return MessagesPacket(first_seq, ack, uuids, ttls, flags, [packet[offset:] if offset else packet])
+    if count and not (set(map(type, uuids)) <= _BYTES and min(map(len, uuids)) > 0
+                      and max(map(len, uuids)) <= 16):
+        raise WireError("MESSAGES: invalid uuid")
+    if not set(map(type, ttls)) <= _TTL_TYPES or not _uints([t for t in ttls if t is not None], UINT32_MAX):
+        raise WireError("MESSAGES: invalid ttl")
     if not _uints(flags, UINT32_MAX) or not _uints(lengths, len(packet) - offset):
         raise WireError("MESSAGES: invalid flags or length")
     if offset + sum(lengths) != len(packet):
         raise WireError("MESSAGES: lengths add up to %d bytes, the payload has %d"
                         % (sum(lengths), len(packet) - offset))
-    if offset == 0:
-        datas = [packet]
-    elif count == 1:
-        datas = [packet[offset:]]
-    else:
-        ends = list(itertools.accumulate(lengths, initial=offset))
-        datas = [packet[begin:end] for begin, end in zip(ends, ends[1:])]
+    ends = list(itertools.accumulate(lengths, initial=offset))
+    datas = [packet[begin:end] for begin, end in zip(ends, ends[1:])]
     return MessagesPacket(first_seq, ack, uuids, ttls, flags, datas)
+
+
+def _check_one(uuid: Any, ttl: Any, flags: Any, length: Any, payload_size: int) -> None:
+    """decode_messages' column checks for a packet of one message."""
+    if type(uuid) is not bytes or not 0 < len(uuid) <= 16:
+        raise WireError("MESSAGES: invalid uuid")
+    if ttl is not None and not _is_uint(ttl, UINT32_MAX):
+        raise WireError("MESSAGES: invalid ttl")
+    if not _is_uint(flags, UINT32_MAX) or not _is_uint(length):
+        raise WireError("MESSAGES: invalid flags or length")
+    if length != payload_size:
+        raise WireError("MESSAGES: lengths add up to %d bytes, the payload has %d" % (length, payload_size))

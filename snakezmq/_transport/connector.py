@@ -151,7 +151,7 @@ class Connector:
         self.sink._problem("error", "%s: %s%s" % (self.endpoint, text, suffix), error)
 
     def _on_readable(self, now: float) -> None:
-        receive_batch(lambda: self.dealer, self._handle, now, copy=True)
+        receive_batch(lambda: self.dealer, self._handle, now)
 
     def _handle(self, frames: List[bytes], now: float) -> None:
         self.state.heard(now)

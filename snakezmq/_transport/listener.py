@@ -77,10 +77,12 @@ class Listener:
     # -- input -----------------------------------------------------------------
 
     def _on_readable(self, now: float) -> None:
-        receive_batch(lambda: self.router, self._handle, now, copy=False)
+        receive_batch(lambda: self.router, self._handle, now, frame_object=1)
 
     def _handle(self, frames: List[Any], now: float) -> None:
-        rid = frames[0].bytes
+        """``frames``: the routing id and the body frames as bytes, the header frame a
+        ``zmq.Frame`` (its User-Id and Peer-Address properties are read)."""
+        rid = frames[0]
         # A frame with another CURVE key than its routing id's session is from a stranger
         # (a new connection that has not said HELLO): it must not act for that session.
         stranger = self.guard is not None and not self.guard.same_key(rid, frames[1])
@@ -88,7 +90,7 @@ class Listener:
         if rid in self.probes and not stranger:
             self._probe_answered(rid)
         try:
-            frame = wire.decode_link([f.bytes for f in frames[1:]])
+            frame = wire.decode_link([frames[1].bytes, *frames[2:]])
         except WireError as exc:
             self.sink._problem("error", "%s from %r: %s" % (self.endpoint, rid[:60], exc), exc, conn_id)
             return

@@ -313,17 +313,17 @@ def test_listener_checks_the_key_of_every_frame(links, keys, caplog):
     link.on_connect.add(connects.append)
     now = time.monotonic()
 
-    listener._handle([FakeFrame(b"bob"), FakeFrame(hello)], now)  # no key at all
-    listener._handle([FakeFrame(b"bob"), FakeFrame(hello, alice_key)], now)  # alice's key
+    listener._handle([b"bob", FakeFrame(hello)], now)  # no key at all
+    listener._handle([b"bob", FakeFrame(hello, alice_key)], now)  # alice's key
     assert connects == []
-    listener._handle([FakeFrame(b"bob"), FakeFrame(hello, bob_key)], now)
+    listener._handle([b"bob", FakeFrame(hello, bob_key)], now)
     assert len(connects) == 1
     received: List[bytes] = []
     link.on_recv.add(lambda conn_id, packet: received.append(packet))
-    listener._handle([FakeFrame(b"bob"), FakeFrame(data, alice_key), FakeFrame(b"forged")], now)
-    listener._handle([FakeFrame(b"bob"), FakeFrame(bye, alice_key)], now)
+    listener._handle([b"bob", FakeFrame(data, alice_key), b"forged"], now)
+    listener._handle([b"bob", FakeFrame(bye, alice_key)], now)
     assert received == [] and listener.sessions.by_rid(b"bob") is not None
-    listener._handle([FakeFrame(b"bob"), FakeFrame(data, bob_key), FakeFrame(b"real")], now)
+    listener._handle([b"bob", FakeFrame(data, bob_key), b"real"], now)
     assert received == [b"real"]
     refusals = [r.getMessage() for r in caplog.records if "claiming ident 'bob'" in r.getMessage()]
     assert len(refusals) == 2 and "no key" in refusals[0] and alice_key[:8] in refusals[1]
