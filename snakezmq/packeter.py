@@ -84,8 +84,8 @@ class Packeter:
         ids = self._sent_ids.get(conn_id)
         if ids is None:
             raise NoConnection(conn_id)
-        if size > self.max_packet_size:
-            raise PacketTooLarge(size, self.max_packet_size)
+        if size > self._max_packet_size:
+            raise PacketTooLarge(size, self._max_packet_size)
         self._last_packet_id += 1
         ids.append(self._last_packet_id)
         return self._last_packet_id
@@ -112,7 +112,7 @@ class Packeter:
 
     def _fits(self, conn_id: str, size: int) -> bool:
         """A received packet within ``max_packet_size``; else a logged error and on_error."""
-        if size <= self.max_packet_size:
+        if size <= self._max_packet_size:
             return True
         error = PacketTooLarge(size, self.max_packet_size)
         self.log.error("conn=%s %s", conn_id, error)

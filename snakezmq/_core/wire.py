@@ -249,7 +249,7 @@ def decode_messages(packet: bytes, detached: Optional[bytes] = None) -> Messages
     if len(header) < 6 or not _is_uint(header[0]) or not _is_uint(header[1]):
         raise WireError("MESSAGES: invalid sequence header")
     first_seq, ack, uuids, ttls, flags, lengths = header[:6]
-    if not all(type(column) is list for column in (uuids, ttls, flags, lengths)):
+    if not (type(uuids) is list and type(ttls) is list and type(flags) is list and type(lengths) is list):
         raise WireError("MESSAGES: columns must be arrays")
     count = len(uuids)
     if not len(ttls) == len(flags) == len(lengths) == count:
