@@ -200,7 +200,7 @@ class Messaging:
         """Taken messages in MESSAGES packets; the first carries the ack we owe this peer, if any."""
         peer = self._peers.get(conn_id)
         ack = self._acks_owed.pop(conn_id, 0)
-        limit = self._packet_limit()
+        limit: int = self.packeter._max_packet_size
         seqs, messages = taken.seqs, taken.messages
         if taken.ttls.count(None) == len(seqs):  # (the usual case, without a loop)
             ttls: List[Optional[int]] = [None] * len(seqs)
@@ -220,11 +220,6 @@ class Messaging:
             ack = 0
         if ack:  # every packet was dropped: the ack still goes
             self._acks_owed[conn_id] = ack
-
-    def _packet_limit(self) -> int:
-        """The Packeter's ``max_packet_size`` (read on every send: it may be changed any time)."""
-        limit: int = self.packeter._max_packet_size
-        return limit
 
     def _drop_too_large(self, conn_id: str, ident: str, seq: int, message: Message, limit: int) -> None:
         """A message queued before the Packeter's limit was lowered below its size: an error,

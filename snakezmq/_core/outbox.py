@@ -28,7 +28,7 @@ import bisect
 import collections
 import heapq
 import itertools
-from typing import Any, Deque, Dict, Iterator, List, NamedTuple, Optional, Set
+from typing import Any, Callable, Deque, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple
 
 WINDOW = 16384  #: messages in flight per destination
 WINDOW_BYTES = 32 * 1024 * 1024  #: payload bytes in flight per destination (a larger message goes alone)
@@ -111,8 +111,7 @@ class PeerQueue:
         return len(self.pending) + len(self.fresh)
 
     def messages(self) -> Iterator[Any]:
-        for item in self.inflight:
-            yield item.message if type(item) is Entry else item
+        yield from map(_message_of, self.inflight)
         for entry in self.pending:
             if entry.seq >= 0:
                 yield entry.message
@@ -120,7 +119,16 @@ class PeerQueue:
 
 
 def _message_of(item: Any) -> Any:
+    """The message of an in-flight item (a bare message, or a resent message's Entry)."""
     return item.message if type(item) is Entry else item
+
+
+def _data_sizes(messages: List[Any]) -> List[int]:
+    return [len(message.data) for message in messages]
+
+
+def _entry_sizes(entries: List[Entry]) -> List[int]:
+    return [len(entry.message.data) for entry in entries]
 
 
 class Outbox:
@@ -222,39 +230,34 @@ class Outbox:
                                    self.window_bytes - queue.inflight_bytes)
         return fits or (0 if queue.inflight else 1)  # a message larger than the window goes alone
 
+    def _pop_fitting(self, queue: PeerQueue, source: Deque[Any],
+                     sizes_of: Callable[[List[Any]], List[int]]) -> Tuple[List[Any], List[int]]:
+        """The next items of ``source`` that the window takes, popped in one batch, and
+        their sizes (what does not fit is put back)."""
+        popleft = source.popleft
+        items = [popleft() for _ in range(min(self.window - len(queue.inflight), len(source)))]
+        sizes = sizes_of(items)
+        fits = self._fitting(queue, sizes)
+        if fits < len(items):
+            source.extendleft(reversed(items[fits:]))
+            del items[fits:], sizes[fits:]
+        return items, sizes
+
     def _take_fresh(self, queue: PeerQueue, taken: Taken) -> None:
         """take_sendable's fast path for bare messages: numbered in one go."""
-        room = min(self.window - len(queue.inflight), len(queue.fresh))
-        if room <= 0:
-            return
-        popleft = queue.fresh.popleft
-        messages = [popleft() for _ in range(room)]
-        sizes = [len(message.data) for message in messages]
-        fits = self._fitting(queue, sizes)
-        if fits < room:  # put back what does not fit
-            queue.fresh.extendleft(reversed(messages[fits:]))
-            del messages[fits:]
-        seqs = range(queue.next_seq, queue.next_seq + fits)
+        messages, sizes = self._pop_fitting(queue, queue.fresh, _data_sizes)
+        seqs = range(queue.next_seq, queue.next_seq + len(messages))
         queue.next_seq = seqs.stop
         queue.inflight.extend(messages)
         queue.inflight_seqs.extend(seqs)
-        queue.inflight_bytes += sum(sizes[:fits])
+        queue.inflight_bytes += sum(sizes)
         taken.seqs += seqs
         taken.messages += messages
         taken.ttls += [message.ttl for message in messages]
 
     def _take_entries(self, queue: PeerQueue, taken: Taken) -> None:
         """take_sendable's fast path for pending entries with no dropped ones among them."""
-        room = min(self.window - len(queue.inflight), len(queue.pending))
-        if room <= 0:
-            return
-        popleft = queue.pending.popleft
-        entries = [popleft() for _ in range(room)]
-        sizes = [len(entry.message.data) for entry in entries]
-        fits = self._fitting(queue, sizes)
-        if fits < room:
-            queue.pending.extendleft(reversed(entries[fits:]))
-            del entries[fits:]
+        entries, sizes = self._pop_fitting(queue, queue.pending, _entry_sizes)
         next_seq = queue.next_seq
         for entry in entries:
             if not entry.seq:  # a resent entry keeps its number
@@ -264,8 +267,8 @@ class Outbox:
         seqs = [entry.seq for entry in entries]
         queue.inflight.extend(entries)
         queue.inflight_seqs.extend(seqs)
-        queue.inflight_entries += fits
-        queue.inflight_bytes += sum(sizes[:fits])
+        queue.inflight_entries += len(entries)
+        queue.inflight_bytes += sum(sizes)
         taken.seqs += seqs
         taken.messages += [entry.message for entry in entries]
         taken.ttls += [entry.ttl for entry in entries]
@@ -338,7 +341,7 @@ class Outbox:
             pop_seq()
         if queue.inflight_entries:  # resent messages: unwrap their Entries
             queue.inflight_entries -= sum(1 for item in sent if type(item) is Entry)
-            sent = [_message_of(item) for item in sent]
+            sent = list(map(_message_of, sent))
         queue.inflight_bytes -= sum(map(len, [message.data for message in sent]))
         return sent
 
