@@ -42,7 +42,7 @@ class Connector:
         self.outgoing = Outgoing()
         self.failures = curve.RateLimit()
         self.held = sockets.HeldConnections(limit=4)  # this DEALER's connection (_core.drops)
-        self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
+        self.stalls = LoopStalls(time.monotonic(), sockets.QUIET_CLOSE_AFTER)
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
         self.limit = -1  #: ZMQ_MAXMSGSIZE of the DEALER (-1: none)
         self._handlers: Dict[type, Callable[[Any], object]] = {
@@ -127,7 +127,7 @@ class Connector:
                 if not self.stalls.smooth(now, time.monotonic()):
                     hangup = None  # libzmq may have timed out a connection nobody read
                 self._run(self.state.transport_down(now, hangup, self.limit,
-                                                    sockets.HEARTBEAT_TIMEOUT, remote))
+                                                    sockets.QUIET_CLOSE_AFTER, remote))
             else:
                 self._handshake_failed(event, value)
 

@@ -10,13 +10,14 @@ from typing import Any, Dict, Optional, Tuple, Union, cast
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
-from .._core.drops import Hangup
+from .._core.drops import Hangup, host_of
 
-HEARTBEAT_IVL_MS = 1000
-HEARTBEAT_TIMEOUT_MS = 4000
 SNDHWM = 100000  # the outbox window bounds what is in flight; this only caps raw Link use
 BYE_LINGER_MS = 300  # long enough to flush a BYE, short enough not to hold a dead peer
-HEARTBEAT_TIMEOUT = HEARTBEAT_TIMEOUT_MS / 1000.0
+CONNECT_TIMEOUT_MS = 2000  # a connect attempt lives this long (see make_dealer)
+#: _core.drops reports a cut only for a peer heard within this (less 1 s). libzmq closes no
+#: silent connection by itself (no ZMTP heartbeats); the value is the former heartbeat timeout.
+QUIET_CLOSE_AFTER = 4.0
 # CONNECTED / ACCEPTED carry the new connection's descriptor (addresses, HeldConnections).
 MONITORED_DEALER = (zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
@@ -32,10 +33,10 @@ def context() -> zmq.Context[zmq.Socket[Any]]:
 
 
 def _common(sock: zmq.Socket[Any]) -> None:
-    # ZMTP heartbeats make libzmq close connections to frozen or unreachable peers,
-    # which frees their routing ids (a parked duplicate can then be identified).
-    sock.heartbeat_ivl = HEARTBEAT_IVL_MS
-    sock.heartbeat_timeout = HEARTBEAT_TIMEOUT_MS
+    # No ZMTP heartbeats (ZMQ_HEARTBEAT_IVL): in libzmq 4.3.5 their timer can call
+    # out_event on a connection with _io_error set and abort the process (issues 4364,
+    # 4841). Link PING/PONG detects dead peers; the listener ends a silent peer's TCP
+    # connection itself (HeldConnections.shut). docs/protocol.md, "Liveness".
     sock.sndhwm = SNDHWM
     sock.linger = 0
 
@@ -63,6 +64,10 @@ def make_dealer(routing_id: bytes, reconnect_interval: float,
     # libzmq adds a random delay of up to one more interval to each retry: halve
     # it so retries come on average every reconnect_interval, at most 1x apart.
     sock.reconnect_ivl = max(1, int(reconnect_interval * 500))
+    # A connect attempt whose SYNs are lost (a partition) would otherwise wait for the
+    # kernel's SYN backoff (1, 2, 4, 8... s): give up and retry, so a healed network is
+    # found within seconds.
+    sock.connect_timeout = CONNECT_TIMEOUT_MS
     if security is not None:
         security.apply_client(sock)  # type: ignore[attr-defined]
     return sock
@@ -237,6 +242,20 @@ class HeldConnections:
             return _hangup(sock), remote
         finally:
             sock.close()
+
+    def shut(self, address: str) -> bool:
+        """End the held connection to ``address`` (``"ip:port"``, or a host with one held
+        connection): libzmq reads its end and frees the peer's routing id. False: none found."""
+        found = [sock for sock, _, remote in self._held.values() if address and remote == address]
+        if not found and address and host_of(address) == address:
+            found = [sock for sock, _, remote in self._held.values() if host_of(remote) == address]
+        if len(found) != 1:
+            return False
+        try:
+            found[0].shutdown(socket.SHUT_RDWR)
+        except OSError:
+            return False
+        return True
 
     def prune_every(self, now: float, interval: float = PRUNE_INTERVAL) -> None:
         """``prune()``, at most every ``interval`` seconds (called on every loop pass)."""
