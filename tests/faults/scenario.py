@@ -37,6 +37,7 @@ class Outcome(NamedTuple):
     duplicates: int
     detection: Optional[float]  #: worst time from a fault to on_disconnect (None: none expected)
     reconnect: Optional[float]  #: worst time from a heal to on_connect on both sides
+    disconnects: int = 0  #: on_disconnect calls, both sides
 
 
 class Scenario:
@@ -47,7 +48,8 @@ class Scenario:
         self.net = net
         self._start_peer = peers
         self.reconnect_interval = reconnect_interval
-        self.peer: Dict[str, Any] = {}
+        self.peer: Dict[str, Any] = {}  #: ident: its current process
+        self.started: List[Any] = []
         self.faults = 0
         self.fault_at: Optional[float] = None
         self.streams: List[Stream] = []
@@ -77,8 +79,15 @@ class Scenario:
         return self.peer[CONNECTOR]
 
     def _peer(self, side: str, *args: str) -> Any:
-        return self._start_peer(*args, "--recv-summary", "--max-runtime", str(MAX_RUNTIME),
+        peer = self._start_peer(*args, "--recv-summary", "--max-runtime", str(MAX_RUNTIME),
                                 prefix=self.net.prefix(side))
+        self.started.append(peer)
+        return peer
+
+    def close(self) -> None:
+        """Kill and reap every process this scenario started."""
+        for peer in self.started:
+            peer.close()
 
     def other(self, ident: str) -> str:
         return CONNECTOR if ident == LISTENER else LISTENER
@@ -188,7 +197,8 @@ class Scenario:
             lost += len(set(range(stream.n)) - set(seqs))
             duplicates += len(seqs) - len(set(seqs))
         return Outcome(sum(s.n for s in self.streams), self.faults, lost, duplicates,
-                       max(self.detections, default=None), max(self.reconnects, default=None))
+                       max(self.detections, default=None), max(self.reconnects, default=None),
+                       len(self.disconnects()))
 
     def assert_contract(self) -> Outcome:
         """Everything arrived exactly once, in order; acknowledged exactly once; no errors."""

@@ -51,6 +51,7 @@ def test_random_loss_each_way(scenario):
     _streams(scenario, 8)
     scenario.fault(lambda: scenario.net.loss(0.25))
     scenario.hold(LOSS_SECONDS)
+    scenario.check_acked_arrived()
     scenario.heal()
     print(scenario.assert_contract(), len(scenario.disconnects()), "disconnects")
 
@@ -60,6 +61,7 @@ def test_one_way_loss(scenario):
     _streams(scenario, 8)
     scenario.fault(lambda: scenario.net.loss(0.4, into=["a"]))  # what the connector sends
     scenario.hold(LOSS_SECONDS)
+    scenario.check_acked_arrived()
     scenario.heal()
     print(scenario.assert_contract(), len(scenario.disconnects()), "disconnects")
 
@@ -69,6 +71,7 @@ def test_listener_link_down_then_up(scenario):
     _streams(scenario, 10)
     scenario.fault(lambda: scenario.net.link_down("a"))
     scenario.wait_noticed()
+    scenario.check_acked_arrived()
     healed_at = scenario.heal(lambda: scenario.net.link_up("a"))
     scenario.wait_reconnected(healed_at)
     print(scenario.assert_contract())
