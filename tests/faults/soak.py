@@ -33,22 +33,34 @@ class Plan(NamedTuple):
     def draw(cls, seed: int) -> "Plan":
         rng = random.Random(seed)
         into = rng.choice([("a", "b"), ("a", "b"), ("a",), ("b",)])
-        return cls(seed, round(rng.uniform(1.5, 12.0), 1), round(rng.uniform(0.5, 2.0), 1),
+        return cls(seed, round(rng.uniform(1.5, 12.0), 1), round(rng.uniform(0.5, 6.0), 1),
                    round(rng.uniform(0.1, 0.3), 2), round(rng.uniform(3.0, 8.0), 1), into)
 
     def seconds(self) -> float:
         return LEAD + self.partition + self.gap + self.loss_for + TAIL
 
 
+Faults = List[Tuple[float, float]]  #: (began, healed) of each fault, in order
+
+
 class Gap(NamedTuple):
-    """One side's session was down from ``down`` to ``up``, after the fault healed at ``healed``."""
+    """One side's session was down from ``down`` to ``up``."""
     ident: str
     down: float
     up: float
-    healed: float
 
-    def reconnect(self) -> float:
-        return max(0.0, self.up - max(self.down, self.healed))
+    def reconnect(self, faults: Faults) -> float:
+        """Seconds from the start of the healthy network that brought it back to ``up``.
+
+        That start is the later of ``down`` and the heal of the fault it fell in; a fault
+        that began before the session was back (and less than RECONNECT_BOUND after that
+        start) moves the start to its own heal.
+        """
+        start = max([self.down] + [healed for began, healed in faults if began <= self.down])
+        for began, healed in faults:
+            if start < began < min(self.up, start + RECONNECT_BOUND):
+                start = max(start, healed)
+        return max(0.0, self.up - start)
 
 
 def run(scenario: Scenario, plan: Plan) -> Outcome:
@@ -60,15 +72,15 @@ def run(scenario: Scenario, plan: Plan) -> Outcome:
     net = scenario.net
     cut_at = scenario.fault(net.partition)
     scenario.hold(plan.partition)
-    healed = [(cut_at, scenario.heal())]
+    faults = [(cut_at, scenario.heal())]
     scenario.hold(plan.gap)
     lossy_at = scenario.fault(lambda: net.loss(plan.loss, into=plan.loss_into))
     scenario.hold(plan.loss_for)
-    healed.append((lossy_at, scenario.heal()))
+    faults.append((lossy_at, scenario.heal()))
     outcome = scenario.assert_contract()
-    gaps = _gaps(scenario, healed)
-    detection = _check_detection(scenario, plan, cut_at, healed[0][1])
-    reconnect = max((gap.reconnect() for gap in gaps), default=None)
+    gaps = _gaps(scenario)
+    detection = _check_detection(scenario, plan, cut_at, faults[0][1])
+    reconnect = max((gap.reconnect(faults) for gap in gaps), default=None)
     assert reconnect is None or reconnect <= RECONNECT_BOUND, "reconnected %.1f s after the heal: %s" % (
         reconnect, gaps)
     return outcome._replace(detection=detection, reconnect=reconnect, disconnects=len(gaps))
@@ -86,16 +98,14 @@ def _check_detection(scenario: Scenario, plan: Plan, cut_at: float, healed_at: f
     return float(worst)
 
 
-def _gaps(scenario: Scenario, healed: List[Tuple[float, float]]) -> List[Gap]:
-    """Every session drop after the first fault, with the heal of the fault it belongs to."""
+def _gaps(scenario: Scenario) -> List[Gap]:
+    """Every time a side's session dropped, and when it was back."""
     gaps = []
     for ident in (LISTENER, CONNECTOR):
         peer = scenario.peer[ident]
         ups = sorted(e["t"] for e in peer.of("connect"))
         for down in sorted(e["t"] for e in peer.of("disconnect")):
-            up = min((t for t in ups if t >= down), default=float("inf"))
-            heal = max((h for began, h in healed if began <= down), default=down)
-            gaps.append(Gap(ident, down, up, heal))
+            gaps.append(Gap(ident, down, min((t for t in ups if t >= down), default=float("inf"))))
     return gaps
 
 

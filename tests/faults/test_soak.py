@@ -8,6 +8,7 @@ run's seed is printed, so a failure replays with SNAKEZMQ_SOAK=1 SNAKEZMQ_SOAK_S
 """
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
 import time
@@ -37,6 +38,8 @@ def test_lossy_scenario(peers, capsys):
     if reason is not None:
         pytest.skip("network fault suite: %s" % reason)
     seeds, until = _soak_settings()
+    if len(seeds) > 1:
+        faulthandler.cancel_dump_traceback_later()  # pytest's per-test timeout dump: a soak is long
 
     def report(line: str) -> None:
         with capsys.disabled():
