@@ -260,8 +260,12 @@ class MessagingProtocol:
     # -- sending ---------------------------------------------------------------------------------
 
     def _confirmation(self, peer: Peer) -> Tuple[int, bool]:
+        """What we confirm to ``peer``: acks processed up to, and restored messages left."""
         queue = self.outbox.queues.get(peer.ident) if peer.ident is not None else None
-        told = (queue.acked_upto, queue.restored > 0) if queue is not None else (0, False)
+        return (queue.acked_upto, queue.restored > 0) if queue is not None else (0, False)
+
+    def _told(self, peer: Peer, told: Tuple[int, bool]) -> Tuple[int, bool]:
+        """A packet carrying ``told`` goes to ``peer``: no separate confirmation is due."""
         peer.told = told
         self._confirms.discard(peer.conn_id)
         return told
@@ -274,18 +278,20 @@ class MessagingProtocol:
         if not taken:
             return
         ack = self._acks_owed.pop(peer.conn_id, 0)
-        confirmed, restoring = self._confirmation(peer)
-        result = batching.encode_taken(taken, ack, confirmed, restoring, self.max_packet_size)
+        told = self._confirmation(peer)
+        result = batching.encode_taken(taken, ack, *told, self.max_packet_size)
         for packet, payload in result.packets:
             actions.append(Transmit(peer.conn_id, packet, payload))
-        if ack and not result.packets:  # every message was too large: the ack still goes
+        if result.packets:
+            self._told(peer, told)
+        elif ack:  # every message was too large: the ack still goes
             self._acks_owed[peer.conn_id] = ack
         for seq, message in result.too_large:
             actions.append(Problem(peer.conn_id, _too_large(message, self.max_packet_size)))
             actions.append(ReportDropped(self.outbox.drop_in_flight(ident, seq), TOO_LARGE))
 
     def _send_ack(self, peer: Peer, upto: int, actions: List[Action]) -> None:
-        confirmed, restoring = self._confirmation(peer)
+        confirmed, restoring = self._told(peer, self._confirmation(peer))
         actions.append(Transmit(peer.conn_id, wire.encode_ack(upto, confirmed, restoring)))
 
     def _confirm_later(self, peer: Peer, now: float) -> None:
@@ -312,7 +318,7 @@ class MessagingProtocol:
         queue = self.outbox.queue(ident, now)
         known = self.delivered.known(ident)
         resume = wire.Resume(known[0] if known else None, known[1] if known else 0, queue.epoch,
-                             *self._confirmation(peer))
+                             *self._told(peer, self._confirmation(peer)))
         actions.append(Transmit(peer.conn_id, wire.encode_resume(resume)))
 
     def _refusal(self, peer: Peer, version: int, ident: str) -> Optional[SnakeMQException]:
