@@ -19,6 +19,7 @@ from ._transport.connector import PROBE_PREFIX, Connector
 from ._transport.listener import Listener
 from ._transport.wakeup import Wakeup
 from .callbacks import Callback
+from .exceptions import SendNotFinished as SendNotFinished  # snakemq compatibility: re-exported
 from .exceptions import SSLNotSupported
 from .security import CurveConfig
 
