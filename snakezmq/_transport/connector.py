@@ -12,7 +12,7 @@ from .._core import connector as state_machine
 from .._core import wire
 from .._core.drops import LoopStalls
 from ..exceptions import ConnectionRefused, WireError
-from . import curve, sockets
+from . import curve, peersocket, sockets
 from .peer_io import BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, receive_batch, send_now
 
 log = logging.getLogger("snakezmq.link")
@@ -44,6 +44,7 @@ class Connector:
         self.held = sockets.HeldConnections(limit=4)  # this DEALER's connection (_core.drops)
         self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
+        self.ends: Optional[peersocket.Ends] = None  #: the connection's OS addresses (get_socket_by_conn)
         self.limit = -1  #: ZMQ_MAXMSGSIZE of the DEALER (-1: none)
         self._handlers: Dict[type, Callable[[Any], object]] = {
             state_machine.CreateSocket: self._create,
@@ -91,6 +92,7 @@ class Connector:
         self.dealer = self.monitor = None
         self.held.close()
         self.local_address = ""
+        self.ends = None
 
     def _open_probe(self, action: state_machine.OpenProbe) -> None:
         self._close_probe()
@@ -134,6 +136,7 @@ class Connector:
     def _connected_fd(self, fd: int) -> None:
         """A TCP connection is up: note this side's address, hold the connection (_core.drops)."""
         local, remote = self.held.opened(fd)
+        self.ends = peersocket.connector_ends(fd, self.endpoint)
         port = self.endpoint.rsplit(":", 1)[-1]
         if not remote.endswith(":" + port):  # the descriptor was reused meanwhile: not ours
             self.held.close()
@@ -219,6 +222,13 @@ class Connector:
         self.outgoing.forget(action.conn_id)
         log.info("disconnect %s (%s)", action.conn_id, self.endpoint)
         self.sink._disconnected(action.conn_id)
+
+    def peer_socket(self, conn_id: str) -> peersocket.PeerSocket:
+        """What ``link.get_socket_by_conn(conn_id)`` returns; KeyError if not this session."""
+        if conn_id != self.state.conn_id:
+            raise KeyError(conn_id)
+        return peersocket.PeerSocket(conn_id, True, self.endpoint, self.ends,
+                                     getattr(self.security, "server_public_key", None))
 
     def peer_ident(self, conn_id: str) -> Optional[str]:
         return None  # a listener announces its ident in Messaging's IDENT only

@@ -12,7 +12,7 @@ from .._core.drops import Hangup, LoopStalls, PendingCuts, cut_report, cut_while
 from .._core.liveness import DEAD_AFTER, Sweeps
 from .._core.sessions import SessionTable
 from ..exceptions import DuplicateIdent, WireError
-from . import curve, sockets
+from . import curve, peersocket, sockets
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, RESET, Outgoing, Sink, Unreachable,
                       peer_address, receive_batch, send_now)
 
@@ -71,6 +71,7 @@ class Listener:
         self.cuts = PendingCuts()
         self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
         self.limit: int = sink._max_message_size
+        self.peer_sockets: Dict[str, peersocket.PeerSocket] = {}  #: conn_id: link.get_socket_by_conn()
         sink._register(self.router, self._on_readable)
         sink._register(self.monitor, self._on_monitor)
 
@@ -134,8 +135,20 @@ class Listener:
         if outcome.ended is not None:
             self._disconnected(outcome.ended)
         if outcome.started is not None:
+            self._note_peer_socket(outcome.started, first, fields[4])
             log.info("accept %s %r from %s", outcome.started, _ident_text(rid), address or self.endpoint)
             self.sink._connected(outcome.started, self)
+
+    def _note_peer_socket(self, conn_id: str, first: Any, reported: Optional[str]) -> None:
+        """The new session's addresses (from the descriptor HELLO came from) and CURVE key."""
+        key = curve.user_id(first) if self.guard is not None else None
+        self.peer_sockets[conn_id] = peersocket.PeerSocket(
+            conn_id, False, self.endpoint, peersocket.listener_ends(first, self.endpoint, reported),
+            key.encode("ascii") if key else None)
+
+    def peer_socket(self, conn_id: str) -> peersocket.PeerSocket:
+        """What ``link.get_socket_by_conn(conn_id)`` returns; KeyError if not a session here."""
+        return self.peer_sockets[conn_id]
 
     def _ident_refused(self, reply_rid: bytes, first: Any, claimed: Optional[bytes],
                        address: str) -> bool:
@@ -272,6 +285,7 @@ class Listener:
 
     def _disconnected(self, conn_id: str) -> None:
         self.outgoing.forget(conn_id)
+        self.peer_sockets.pop(conn_id, None)
         log.info("disconnect %s", conn_id)
         self.sink._disconnected(conn_id)
 
