@@ -11,9 +11,11 @@ import zmq
 from .._core import connector as state_machine
 from .._core import wire
 from .._core.drops import LoopStalls
+from .._core.reassembly import Reassembly
 from ..exceptions import ConnectionRefused, WireError
 from . import curve, peersocket, sockets
-from .peer_io import BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, receive_batch, send_now
+from .peer_io import (BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, deliver_with_parts, keep_part,
+                      receive_batch, send_now)
 
 log = logging.getLogger("snakezmq.link")
 PROBE_PREFIX = b"~szmq-probe-"
@@ -45,6 +47,7 @@ class Connector:
         self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
         self.ends: Optional[peersocket.Ends] = None  #: the connection's OS addresses (get_socket_by_conn)
+        self.parts = Reassembly()  #: packets arriving in PART pieces
         self.limit = -1  #: ZMQ_MAXMSGSIZE of the DEALER (-1: none)
         self._handlers: Dict[type, Callable[[Any], object]] = {
             state_machine.CreateSocket: self._create,
@@ -165,8 +168,13 @@ class Connector:
             return
         kind, state = frame.kind, self.state
         if kind is wire.LinkKind.DATA:
-            if state.conn_id is not None:
+            if state.conn_id is not None and self.parts.pending:
+                deliver_with_parts(self.sink, self.parts, state.conn_id, frame.body)
+            elif state.conn_id is not None:
                 self.sink._received(state.conn_id, *frame.body)
+        elif kind is wire.LinkKind.PART:
+            if state.conn_id is not None:
+                keep_part(self.sink, self.parts, state.conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.WELCOME:
             self._run(state.welcome(frame.fields[1], now, frame.fields[0]))
         elif kind is wire.LinkKind.PING:
@@ -212,14 +220,16 @@ class Connector:
             return False
         return send_now(self.dealer, [header])
 
-    def send(self, conn_id: str, *body: bytes) -> None:
-        """One DATA message: a packet, or a packet and its detached payload."""
+    def send(self, conn_id: str, *body: bytes, header: bytes = DATA_HEADER) -> None:
+        """One DATA message: a packet, or a packet and its detached payload (PART_HEADER: a
+        leading piece of a packet)."""
         if conn_id != self.state.conn_id or self.dealer is None:
             raise KeyError(conn_id)
-        self.outgoing.send(self.dealer, conn_id, [DATA_HEADER, *body], self.sink)
+        self.outgoing.send(self.dealer, conn_id, [header, *body], self.sink)
 
     def _disconnected(self, action: state_machine.Disconnected) -> None:
         self.outgoing.forget(action.conn_id)
+        self.parts.forget(action.conn_id)
         log.info("disconnect %s (%s)", action.conn_id, self.endpoint)
         self.sink._disconnected(action.conn_id)
 
