@@ -257,8 +257,18 @@ def incompatibility(theirs: inspect.Signature, ours: inspect.Signature) -> Optio
     return None
 
 
+def _undecorated(func: Any) -> Any:
+    """The function inside a plain decorator's ``wrapper(self, *args, **kwargs)`` (snakemq's
+    ``storage.sqla.transaction`` does not use functools.wraps)."""
+    if getattr(func, "__name__", "") == "wrapper" and getattr(func, "__closure__", None):
+        for cell in func.__closure__:
+            if inspect.isfunction(cell.cell_contents):
+                return cell.cell_contents
+    return func
+
+
 def signature(obj: Any) -> Optional[inspect.Signature]:
-    target = obj.__init__ if inspect.isclass(obj) else obj
+    target = obj.__init__ if inspect.isclass(obj) else _undecorated(obj)
     if inspect.isclass(obj) and target is object.__init__:
         return None
     try:
