@@ -17,8 +17,11 @@ from ._core import endpoints, ratelimit
 from ._transport import sockets
 from ._transport.connector import PROBE_PREFIX, Connector
 from ._transport.listener import Listener
+from ._transport.peer_io import PART_HEADER
+from ._transport.peersocket import PeerSocket
 from ._transport.wakeup import Wakeup
 from .callbacks import Callback
+from .exceptions import SendNotFinished as SendNotFinished  # snakemq compatibility: re-exported
 from .exceptions import SSLNotSupported
 from .security import CurveConfig
 
@@ -190,6 +193,18 @@ class Link:
         """Like ``send(conn_id, packet + payload)``, but ``payload`` goes as a frame of its
         own, without being copied (the Packeter's path for large messages)."""
         self._owner_by_conn[conn_id].send(conn_id, packet, payload)
+
+    def get_socket_by_conn(self, conn: str) -> PeerSocket:
+        """Connection ``conn``'s ``getpeername()``, ``getsockname()``, ``getpeercert()`` (None)
+        and, beyond snakemq, the peer's ``curve_public_key``. KeyError for an unknown conn id.
+        (The parameter is named ``conn`` as in snakemq.)"""
+        peer: PeerSocket = self._owner_by_conn[conn].peer_socket(conn)
+        return peer
+
+    def _send_part(self, conn_id: str, chunk: bytes) -> None:
+        """Send a leading piece of a packet: the peer's Link keeps it and puts it in front of
+        the next ``send`` on this connection (a Throttle's chunks; docs/protocol.md)."""
+        self._owner_by_conn[conn_id].send(conn_id, chunk, header=PART_HEADER)
 
     def close(self, conn_id: str) -> None:
         """End a connection; both sides get ``on_disconnect``. A connector reconnects later."""

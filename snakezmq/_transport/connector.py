@@ -11,9 +11,11 @@ import zmq
 from .._core import connector as state_machine
 from .._core import wire
 from .._core.drops import LoopStalls
+from .._core.reassembly import Reassembly
 from ..exceptions import ConnectionRefused, WireError
-from . import curve, sockets
-from .peer_io import BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, receive_batch, send_now
+from . import curve, peersocket, sockets
+from .peer_io import (BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, deliver_with_parts, keep_part,
+                      receive_batch, send_now)
 
 log = logging.getLogger("snakezmq.link")
 PROBE_PREFIX = b"~szmq-probe-"
@@ -44,6 +46,8 @@ class Connector:
         self.held = sockets.HeldConnections(limit=4)  # this DEALER's connection (_core.drops)
         self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
+        self.ends: Optional[peersocket.Ends] = None  #: the connection's OS addresses (get_socket_by_conn)
+        self.parts = Reassembly()  #: packets arriving in PART pieces
         self.limit = -1  #: ZMQ_MAXMSGSIZE of the DEALER (-1: none)
         self._handlers: Dict[type, Callable[[Any], object]] = {
             state_machine.CreateSocket: self._create,
@@ -91,6 +95,7 @@ class Connector:
         self.dealer = self.monitor = None
         self.held.close()
         self.local_address = ""
+        self.ends = None
 
     def _open_probe(self, action: state_machine.OpenProbe) -> None:
         self._close_probe()
@@ -134,6 +139,7 @@ class Connector:
     def _connected_fd(self, fd: int) -> None:
         """A TCP connection is up: note this side's address, hold the connection (_core.drops)."""
         local, remote = self.held.opened(fd)
+        self.ends = peersocket.connector_ends(fd, self.endpoint)
         port = self.endpoint.rsplit(":", 1)[-1]
         if not remote.endswith(":" + port):  # the descriptor was reused meanwhile: not ours
             self.held.close()
@@ -162,8 +168,13 @@ class Connector:
             return
         kind, state = frame.kind, self.state
         if kind is wire.LinkKind.DATA:
-            if state.conn_id is not None:
+            if state.conn_id is not None and self.parts.pending:
+                deliver_with_parts(self.sink, self.parts, state.conn_id, frame.body)
+            elif state.conn_id is not None:
                 self.sink._received(state.conn_id, *frame.body)
+        elif kind is wire.LinkKind.PART:
+            if state.conn_id is not None:
+                keep_part(self.sink, self.parts, state.conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.WELCOME:
             self._run(state.welcome(frame.fields[1], now, frame.fields[0]))
         elif kind is wire.LinkKind.PING:
@@ -209,16 +220,25 @@ class Connector:
             return False
         return send_now(self.dealer, [header])
 
-    def send(self, conn_id: str, *body: bytes) -> None:
-        """One DATA message: a packet, or a packet and its detached payload."""
+    def send(self, conn_id: str, *body: bytes, header: bytes = DATA_HEADER) -> None:
+        """One DATA message: a packet, or a packet and its detached payload (PART_HEADER: a
+        leading piece of a packet)."""
         if conn_id != self.state.conn_id or self.dealer is None:
             raise KeyError(conn_id)
-        self.outgoing.send(self.dealer, conn_id, [DATA_HEADER, *body], self.sink)
+        self.outgoing.send(self.dealer, conn_id, [header, *body], self.sink)
 
     def _disconnected(self, action: state_machine.Disconnected) -> None:
         self.outgoing.forget(action.conn_id)
+        self.parts.forget(action.conn_id)
         log.info("disconnect %s (%s)", action.conn_id, self.endpoint)
         self.sink._disconnected(action.conn_id)
+
+    def peer_socket(self, conn_id: str) -> peersocket.PeerSocket:
+        """What ``link.get_socket_by_conn(conn_id)`` returns; KeyError if not this session."""
+        if conn_id != self.state.conn_id:
+            raise KeyError(conn_id)
+        return peersocket.PeerSocket(conn_id, True, self.endpoint, self.ends,
+                                     getattr(self.security, "server_public_key", None))
 
     def peer_ident(self, conn_id: str) -> Optional[str]:
         return None  # a listener announces its ident in Messaging's IDENT only

@@ -10,11 +10,12 @@ import zmq
 from .._core import wire
 from .._core.drops import Hangup, LoopStalls, PendingCuts, cut_report, cut_while_sending, host_of
 from .._core.liveness import DEAD_AFTER, Sweeps
+from .._core.reassembly import Reassembly
 from .._core.sessions import SessionTable
 from ..exceptions import DuplicateIdent, WireError
-from . import curve, sockets
+from . import curve, peersocket, sockets
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, RESET, Outgoing, Sink, Unreachable,
-                      peer_address, receive_batch, send_now)
+                      deliver_with_parts, keep_part, peer_address, receive_batch, send_now)
 
 PROBE_WAIT = 1.0  #: how long the holder of a routing id has to answer before it counts as gone
 log = logging.getLogger("snakezmq.link")
@@ -71,6 +72,8 @@ class Listener:
         self.cuts = PendingCuts()
         self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
         self.limit: int = sink._max_message_size
+        self.peer_sockets: Dict[str, peersocket.PeerSocket] = {}  #: conn_id: link.get_socket_by_conn()
+        self.parts = Reassembly()  #: packets arriving in PART pieces
         sink._register(self.router, self._on_readable)
         sink._register(self.monitor, self._on_monitor)
 
@@ -98,8 +101,15 @@ class Listener:
         if kind is wire.LinkKind.DATA:
             if conn_id is None:
                 self._send_control(rid, RESET)
+            elif self.parts.pending:
+                deliver_with_parts(self.sink, self.parts, conn_id, frame.body)
             else:
                 self.sink._received(conn_id, *frame.body)
+        elif kind is wire.LinkKind.PART:
+            if conn_id is None:
+                self._send_control(rid, RESET)
+            else:
+                keep_part(self.sink, self.parts, conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.HELLO:
             self._hello(rid, frame.fields, now, _peer_address(frames[1], frame.fields[4]), frames[1])
         elif kind is wire.LinkKind.PING:
@@ -134,8 +144,20 @@ class Listener:
         if outcome.ended is not None:
             self._disconnected(outcome.ended)
         if outcome.started is not None:
+            self._note_peer_socket(outcome.started, first, fields[4])
             log.info("accept %s %r from %s", outcome.started, _ident_text(rid), address or self.endpoint)
             self.sink._connected(outcome.started, self)
+
+    def _note_peer_socket(self, conn_id: str, first: Any, reported: Optional[str]) -> None:
+        """The new session's addresses (from the descriptor HELLO came from) and CURVE key."""
+        key = curve.user_id(first) if self.guard is not None else None
+        self.peer_sockets[conn_id] = peersocket.PeerSocket(
+            conn_id, False, self.endpoint, peersocket.listener_ends(first, self.endpoint, reported),
+            key.encode("ascii") if key else None)
+
+    def peer_socket(self, conn_id: str) -> peersocket.PeerSocket:
+        """What ``link.get_socket_by_conn(conn_id)`` returns; KeyError if not a session here."""
+        return self.peer_sockets[conn_id]
 
     def _ident_refused(self, reply_rid: bytes, first: Any, claimed: Optional[bytes],
                        address: str) -> bool:
@@ -220,13 +242,14 @@ class Listener:
 
     # -- output ---------------------------------------------------------------------
 
-    def send(self, conn_id: str, *body: bytes) -> None:
-        """One DATA message: a packet, or a packet and its detached payload."""
+    def send(self, conn_id: str, *body: bytes, header: bytes = DATA_HEADER) -> None:
+        """One DATA message: a packet, or a packet and its detached payload (PART_HEADER: a
+        leading piece of a packet)."""
         session = self.sessions.by_conn(conn_id)
         if session is None:
             raise KeyError(conn_id)
         try:
-            self.outgoing.send(self.router, conn_id, [session.rid, DATA_HEADER, *body], self.sink)
+            self.outgoing.send(self.router, conn_id, [session.rid, header, *body], self.sink)
         except Unreachable:
             self._end(session.rid, gone_at=time.monotonic())
 
@@ -272,6 +295,8 @@ class Listener:
 
     def _disconnected(self, conn_id: str) -> None:
         self.outgoing.forget(conn_id)
+        self.peer_sockets.pop(conn_id, None)
+        self.parts.forget(conn_id)
         log.info("disconnect %s", conn_id)
         self.sink._disconnected(conn_id)
 

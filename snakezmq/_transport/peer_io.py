@@ -7,9 +7,11 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Sequenc
 
 import zmq
 
+from .._core.reassembly import Reassembly
 from .._core.wire import LinkKind, encode_link
 
 DATA_HEADER = encode_link(LinkKind.DATA)
+PART_HEADER = encode_link(LinkKind.PART)  #: a leading piece of the next DATA's packet
 PING = encode_link(LinkKind.PING)
 PONG = encode_link(LinkKind.PONG)
 BYE = encode_link(LinkKind.BYE)
@@ -37,6 +39,22 @@ class Sink(Protocol):
     def _sent(self, conn_id: str, size: int) -> None: ...
     def _problem(self, level: str, text: str, error: Optional[Exception] = None,
                  conn_id: Optional[str] = None) -> None: ...
+
+
+def deliver_with_parts(sink: Sink, parts: Reassembly, conn_id: str, body: Sequence[Any]) -> None:
+    """Hand a DATA's body to ``sink`` with the PART pieces before it in front (callers test
+    ``parts.pending`` first: the usual DATA has none and goes to ``sink._received`` directly)."""
+    whole = parts.complete(conn_id, body)
+    if whole is not None:
+        sink._received(conn_id, *whole)
+
+
+def keep_part(sink: Sink, parts: Reassembly, conn_id: str, chunk: bytes, endpoint: str) -> None:
+    """Keep one PART piece; a packet growing past the limit is dropped, logged, and on_error."""
+    error = parts.part(conn_id, chunk, sink._max_message_size)
+    if error is not None:
+        sink._problem("error", "%s: conn=%s sent a packet in parts that grew past the limit: %s; "
+                      "dropped" % (endpoint, conn_id, error), error, conn_id)
 
 
 class Unreachable(Exception):
