@@ -27,6 +27,9 @@ from ._core.batching import (BATCH_BYTES, BATCH_COUNT, DETACH_BYTES, MAX_WIRE_TT
 from ._core.protocol import MAX_IDENT_LENGTH, MessagingProtocol
 from .callbacks import Callback, functions_of
 from .exceptions import NoConnection, PacketTooLarge, SnakeMQException
+from .exceptions import SnakeMQBrokenMessage as SnakeMQBrokenMessage  # (snakemq.messaging has them)
+from .exceptions import SnakeMQIncompatibleProtocol as SnakeMQIncompatibleProtocol
+from .exceptions import SnakeMQNoIdent as SnakeMQNoIdent
 from .message import FLAG_PERSISTENT, Message
 from .queues import QueuesManager
 from .storage import QueuesStorageBase, write_batch

@@ -41,23 +41,7 @@ PLAIN = (int, float, str, bytes, bool, type(None))  #: exactly these types: valu
 OWN_VALUES = {"snakemq.version.VERSION", "snakemq.version.PROTOCOL_VERSION"}
 
 #: gaps in files the lead is rewriting (messaging.py, queues.py): strict xfails, so a fix shows
-LEAD = "lead: queues.py / messaging.py rewrite"
-KNOWN_GAPS: Dict[str, str] = {
-    "snakemq.queues.QueuesManager": "lead: QueuesManager(storage)",
-    "snakemq.queues.QueuesStorageBase": LEAD,
-    "snakemq.messaging.SnakeMQBrokenMessage": LEAD,
-    "snakemq.messaging.QueuesManager": LEAD,
-    "snakemq.queues.QueuesManager.load_from_storage": LEAD,
-    "snakemq.queues.QueuesManager.log": LEAD,
-    "snakemq.queues.Queue.load_persistent_data": LEAD,
-    "snakemq.queues.Queue.collect_garbage": LEAD,
-    "snakemq.queues.Queue.connect": LEAD,
-    "snakemq.queues.Queue.disconnect": LEAD,
-    "snakemq.queues.Queue.push": LEAD,
-    "snakemq.queues.Queue.pop": LEAD,
-    "snakemq.queues.Queue.last_disconnect_absolute": LEAD,
-    "snakemq.queues.Queue.queue": LEAD,
-}
+KNOWN_GAPS: Dict[str, str] = {}
 
 
 class Name(NamedTuple):
