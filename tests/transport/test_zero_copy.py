@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 import zmq
 
 from snakezmq._transport.peer_io import COPY_THRESHOLD, ZeroCopyFrames, send_now
@@ -27,24 +28,22 @@ def test_a_frame_is_released_once_libzmq_let_go_of_it():
         receiver.close(linger=0)
 
 
-def test_a_frame_libzmq_still_holds_is_kept_when_the_wait_runs_out():
-    """Queued for a peer that never comes: libzmq holds it until the socket closes."""
+@pytest.fixture
+def lonely_dealer():
+    """A DEALER connected to an endpoint nobody binds: libzmq queues what it sends."""
     sender = zmq.Context.instance().socket(zmq.DEALER)
-    frames = ZeroCopyFrames()
-    try:
-        sender.connect("inproc://nobody-%s" % os.urandom(4).hex())
-        assert send_now(sender, [b"head", LARGE], frames)
-        assert frames.release(time.monotonic()) == 1  # kept for the life of the process
-    finally:
-        sender.close(linger=0)
+    sender.connect("inproc://nobody-%s" % os.urandom(4).hex())
+    yield sender
+    sender.close(linger=0)
 
 
-def test_small_frames_are_copied():
-    sender = zmq.Context.instance().socket(zmq.DEALER)
+def test_a_frame_libzmq_still_holds_is_kept_when_the_wait_runs_out(lonely_dealer):
     frames = ZeroCopyFrames()
-    try:
-        sender.connect("inproc://nobody-%s" % os.urandom(4).hex())
-        assert send_now(sender, [b"s" * COPY_THRESHOLD], frames)
-        assert frames.release(time.monotonic()) == 0
-    finally:
-        sender.close(linger=0)
+    assert send_now(lonely_dealer, [b"head", LARGE], frames)
+    assert frames.release(time.monotonic()) == 1  # kept for the life of the process
+
+
+def test_small_frames_are_copied(lonely_dealer):
+    frames = ZeroCopyFrames()
+    assert send_now(lonely_dealer, [b"s" * COPY_THRESHOLD], frames)
+    assert frames.release(time.monotonic()) == 0
