@@ -284,14 +284,15 @@ class Connector:
         return closing.waiting
 
     def _linger_push(self, ping: bool) -> bool:
-        """Send what waits, PING if due; False once there is nothing to wait for."""
+        """Send what waits, PING if due; False once there is nothing to wait for (a dropped
+        connection is the monitor's DISCONNECTED, read by ``linger_pass``)."""
         conn_id = self.state.conn_id
         if conn_id is None or self.dealer is None or self.ledger.confirmed:
             return False
         self.outgoing.flush(self.dealer, conn_id, self.sink, self.ledger)
-        if self.outgoing.waiting(conn_id) or not (ping or self.ledger.ping_due):
-            return True
-        return self._ping()  # refused with nothing waiting: no connection (ZMQ_IMMEDIATE)
+        if not self.outgoing.waiting(conn_id) and (ping or self.ledger.ping_due):
+            self._ping()  # refused at the high-water mark: again after REPING
+        return True
 
     def _handle_lingering(self, frames: List[bytes], now: float) -> None:
         try:

@@ -257,10 +257,13 @@ class Listener:
         return False
 
     def _reachable(self, rid: bytes) -> bool:
-        """PING ``rid`` (counted in its ledger); False when its connection is gone."""
-        if not self._send_control(rid, PING):
+        """PING ``rid`` (counted in its ledger if sent); False when its connection is gone."""
+        try:
+            sent = send_now(self.router, [rid, PING])
+        except Unreachable:
             return False
-        self.ledgers.ping_sent(rid, self.sessions.by_rid(rid) is not None)
+        if sent:
+            self.ledgers.ping_sent(rid, self.sessions.by_rid(rid) is not None)
         return True
 
     # -- cleanup's linger (_transport.linger) ---------------------------------------------
