@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import zmq
 
 from ._core import endpoints, ratelimit
-from ._transport import sockets
+from ._transport import linger, sockets
 from ._transport.connector import PROBE_PREFIX, Connector
 from ._transport.listener import Listener
 from ._transport.peer_io import PART_HEADER
@@ -27,6 +27,8 @@ from .security import CurveConfig
 
 RECONNECT_INTERVAL = 3.0
 POLL_TIMEOUT = 0.2
+#: seconds cleanup() may wait for peers to confirm the data sent to them (``Link.linger``)
+LINGER = 5.0
 MIN_POLL_TIMEOUT = 0.002  # pending work (full queues) is retried at least this often
 AUTO_RID_PREFIX = b"~szmq-link-"
 
@@ -77,6 +79,8 @@ class Link:
     def __init__(self) -> None:
         self.log = logging.getLogger("snakezmq.link")
         self.reconnect_interval = RECONNECT_INTERVAL  #: in seconds
+        #: seconds ``cleanup()`` may wait for peers to confirm what they were sent (0: none)
+        self.linger = LINGER
 
         self.on_connect = Callback()  #: ``func(conn_id)``
         self.on_disconnect = Callback()  #: ``func(conn_id)``
@@ -223,13 +227,21 @@ class Link:
         self._wakeup.wake()
 
     def cleanup(self) -> None:
-        """Close all connections, connectors and listeners (``on_disconnect`` for each)."""
+        """Close all connections, connectors and listeners (``on_disconnect`` for each).
+
+        Like a TCP close, what was sent is not thrown away: first every peer that may
+        not have all its data yet is asked to confirm (a PING after it; its PONG means
+        the peer's application got everything before), waiting at most ``linger``
+        seconds in all. No callback runs meanwhile; data that arrives is discarded.
+        Peers in this process are not waited for. So the process may exit right after.
+        """
         if self._cleaned_up:
             return
-        now = time.monotonic()
         first_error: Optional[BaseException] = None
         owners: List[Any] = [self._connectors.pop(key) for key in list(self._connectors)]
         owners += [self._listeners.pop(key) for key in list(self._listeners)]
+        linger.flush(owners, self.linger)
+        now = time.monotonic()
         for owner in owners:  # close everything even if a user on_disconnect raises
             try:
                 owner.close(now)
@@ -238,6 +250,7 @@ class Link:
         self._unregister(self._wakeup.fileno())
         self._wakeup.close()
         self._cleaned_up = True
+        linger.release_zero_copy(owners)
         if first_error is not None:
             raise first_error
 
