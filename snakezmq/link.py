@@ -14,16 +14,21 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import zmq
 
 from ._core import endpoints, ratelimit
-from ._transport import sockets
+from ._transport import linger, sockets
 from ._transport.connector import PROBE_PREFIX, Connector
 from ._transport.listener import Listener
+from ._transport.peer_io import PART_HEADER
+from ._transport.peersocket import PeerSocket
 from ._transport.wakeup import Wakeup
 from .callbacks import Callback
+from .exceptions import SendNotFinished as SendNotFinished  # snakemq compatibility: re-exported
 from .exceptions import SSLNotSupported
 from .security import CurveConfig
 
 RECONNECT_INTERVAL = 3.0
 POLL_TIMEOUT = 0.2
+#: seconds cleanup() may wait for peers to confirm the data sent to them (``Link.linger``)
+LINGER = 5.0
 MIN_POLL_TIMEOUT = 0.002  # pending work (full queues) is retried at least this often
 AUTO_RID_PREFIX = b"~szmq-link-"
 
@@ -74,6 +79,8 @@ class Link:
     def __init__(self) -> None:
         self.log = logging.getLogger("snakezmq.link")
         self.reconnect_interval = RECONNECT_INTERVAL  #: in seconds
+        #: seconds ``cleanup()`` may wait for peers to confirm what they were sent (0: none)
+        self.linger = LINGER
 
         self.on_connect = Callback()  #: ``func(conn_id)``
         self.on_disconnect = Callback()  #: ``func(conn_id)``
@@ -191,6 +198,18 @@ class Link:
         own, without being copied (the Packeter's path for large messages)."""
         self._owner_by_conn[conn_id].send(conn_id, packet, payload)
 
+    def get_socket_by_conn(self, conn: str) -> PeerSocket:
+        """Connection ``conn``'s ``getpeername()``, ``getsockname()``, ``getpeercert()`` (None)
+        and, beyond snakemq, the peer's ``curve_public_key``. KeyError for an unknown conn id.
+        (The parameter is named ``conn`` as in snakemq.)"""
+        peer: PeerSocket = self._owner_by_conn[conn].peer_socket(conn)
+        return peer
+
+    def _send_part(self, conn_id: str, chunk: bytes) -> None:
+        """Send a leading piece of a packet: the peer's Link keeps it and puts it in front of
+        the next ``send`` on this connection (a Throttle's chunks; docs/protocol.md)."""
+        self._owner_by_conn[conn_id].send(conn_id, chunk, header=PART_HEADER)
+
     def close(self, conn_id: str) -> None:
         """End a connection; both sides get ``on_disconnect``. A connector reconnects later."""
         self._owner_by_conn[conn_id].close_conn(conn_id, time.monotonic())
@@ -208,13 +227,21 @@ class Link:
         self._wakeup.wake()
 
     def cleanup(self) -> None:
-        """Close all connections, connectors and listeners (``on_disconnect`` for each)."""
+        """Close all connections, connectors and listeners (``on_disconnect`` for each).
+
+        Like a TCP close, what was sent is not thrown away: first every peer that may
+        not have all its data yet is asked to confirm (a PING after it; its PONG means
+        the peer's application got everything before), waiting at most ``linger``
+        seconds in all. No callback runs meanwhile; data that arrives is discarded.
+        Peers in this process are not waited for. So the process may exit right after.
+        """
         if self._cleaned_up:
             return
-        now = time.monotonic()
         first_error: Optional[BaseException] = None
         owners: List[Any] = [self._connectors.pop(key) for key in list(self._connectors)]
         owners += [self._listeners.pop(key) for key in list(self._listeners)]
+        linger.flush(owners, self.linger)
+        now = time.monotonic()
         for owner in owners:  # close everything even if a user on_disconnect raises
             try:
                 owner.close(now)
@@ -223,6 +250,7 @@ class Link:
         self._unregister(self._wakeup.fileno())
         self._wakeup.close()
         self._cleaned_up = True
+        linger.release_zero_copy(owners)
         if first_error is not None:
             raise first_error
 
