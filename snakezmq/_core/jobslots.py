@@ -7,7 +7,7 @@ Theory of operation:
   starts when that producer's Messaging connects (SERVE) and ends when it disconnects;
   the unused credit of an ended session is free again.
 - Rule 2, who gets a free slot: round robin over the producers that want credit (their
-  last WANT said so). If none wants any, a slot freed by a finished job goes back to the
+  last WANT said so), a producer that starts wanting first. If none wants any, a slot freed by a finished job goes back to the
   producer whose job it was, in the job's RESULT: a producer keeps the credit it uses, so
   its next job goes out without a round trip.
 - Rule 3, recall: while some producer wants credit and no slot is free, every producer
@@ -53,7 +53,9 @@ class ProducerSession:
 class JobSlots:
     """Capacity and credit of one worker of one queue."""
 
-    def __init__(self, queue: str, capacity: int = 1) -> None:
+    def __init__(self, queue: str, capacity: int = 1, first_session: int = 1) -> None:
+        """``first_session``: where session numbers start (the driver picks a random one, so
+        a restarted worker's sessions do not reuse the numbers of the process before)."""
         if capacity < 1:
             raise ValueError("capacity must be at least 1, not %r" % capacity)
         self.queue = queue
@@ -62,7 +64,7 @@ class JobSlots:
         self.producers: Dict[str, ProducerSession] = {}
         self._granted = 0  #: the sum of the producers' ``granted``
         self._wanting: "collections.OrderedDict[str, None]" = collections.OrderedDict()
-        self._sessions = itertools.count(1)
+        self._sessions = itertools.count(first_session)
 
     @property
     def free(self) -> int:
@@ -91,15 +93,18 @@ class JobSlots:
             producer.granted -= returned
             self._granted -= returned
             producer.recalled = False
-            if frame.flag:
+            if frame.flag and ident not in self._wanting:
                 self._wanting[ident] = None
-            else:
+                self._wanting.move_to_end(ident, last=False)  # (its turn comes first)
+            elif not frame.flag:
                 self._wanting.pop(ident, None)
             return self._distribute()
-        if frame.kind == JOB and frame.job_id not in self.held:
+        if frame.kind == JOB:
             if producer.granted:
                 producer.granted -= 1
                 self._granted -= 1
+            if frame.job_id in self.held:  # given back to us by a new session: it runs already
+                return self._distribute()  # (its credit is used, its slot was counted)
             self.held[frame.job_id] = ident
             return [RunJob(ident, frame.job_id, frame.payload)]
         return []
