@@ -7,7 +7,8 @@
 
 Events: ``ready`` (listeners), ``connect`` / ``disconnect`` (Messaging's), ``log``
 (WARNING and above). Producer: ``done`` (job number, worker, result), ``failed``,
-``dropped``. Worker: ``started`` and ``finished`` (job number, producer). Publisher:
+``dropped``. Worker: ``started`` and ``finished`` (job number, producer), ``acked`` (a
+message it sent was acknowledged). Publisher:
 ``subscribe``, ``unsubscribe``, ``drop`` (ident, seq), ``published`` (count). Subscriber:
 ``got`` lines as peer.py's ``--recv-summary`` writes them (publisher ident, runs of seq).
 Commands on stdin: ``{"cmd": "submit", "n": N, "ttl": null}`` (jobs numbered from 0, data
@@ -133,6 +134,8 @@ def main() -> int:
     messaging = snakezmq.messaging.Messaging(args.ident, "", snakezmq.packeter.Packeter(link))
     messaging.on_connect.add(lambda conn_id, ident: emit("connect", ident=ident))
     messaging.on_disconnect.add(lambda conn_id, ident: emit("disconnect", ident=ident))
+    messaging.on_message_sent.add(lambda conn_id, ident, uuid: emit("acked", ident=ident)
+                                  if args.role == "worker" else None)
     commands = ROLES[args.role](messaging, args)
     listeners = [list(link.add_listener(parse_address(address))) for address in args.listen]
     for address in args.connect:
