@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, List, Optional, Tuple
+import weakref
+from typing import Any, Callable, List, Optional, Set, Tuple
 
 from ._core import ratelimit
 from .callbacks import Callback
@@ -22,14 +23,27 @@ MESSAGING_CALLBACKS = ("on_connect", "on_disconnect", "on_message_recv", "on_mes
                        "on_message_drop", "on_error")
 
 
+_claimed: "weakref.WeakKeyDictionary[Any, Set[Any]]" = weakref.WeakKeyDictionary()
+_claimed_lock = threading.Lock()
+
+
 class Driver:
     """Base of the roles (Producer, Worker, Publisher, Subscriber): wiring and dispatch."""
 
-    def __init__(self, messaging: Any, logger: str) -> None:
+    def __init__(self, messaging: Any, logger: str, role: Any = None) -> None:
+        """``role``: a key that at most one role per Messaging may have (a Worker's queue:
+        two would each announce themselves and end each other's sessions)."""
         for name in MESSAGING_CALLBACKS:
             if not isinstance(getattr(messaging, name, None), Callback):
                 raise TypeError("messaging.%s must be a snakezmq Callback (it was replaced by %r); "
                                 "add functions to it with .add()" % (name, getattr(messaging, name, None)))
+        if role is not None:
+            with _claimed_lock:
+                roles = _claimed.setdefault(messaging, set())
+                if role in roles:
+                    raise ValueError("this Messaging already has a %s %s; make one per Messaging"
+                                     % role)
+                roles.add(role)
         self.messaging = messaging
         self.log = logging.getLogger(logger)
         self._lock = threading.Lock()
@@ -79,6 +93,13 @@ class Driver:
             if actions is None:
                 return False
             calls = self._apply(actions) if actions else []
+        self._run_calls(calls)
+        return True
+
+    @staticmethod
+    def _run_calls(calls: List[Call]) -> None:
+        """Each callback; one that raises does not stop the others: the first exception is
+        raised at the end."""
         first_error: Optional[BaseException] = None
         for func, args in calls:
             try:
@@ -87,7 +108,6 @@ class Driver:
                 first_error = first_error or exc
         if first_error is not None:
             raise first_error
-        return True
 
     def _send(self, ident: str, data: bytes, ttl: Optional[float], uuid: Optional[bytes] = None) -> None:
         self.messaging.send_message(ident, Message(data, ttl=ttl, uuid=uuid))

@@ -14,14 +14,14 @@ data starts with ``b"\\x00SZP"``).
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, List, Optional, Set
+from typing import Any, Dict, Iterable, List, Optional, Set
 
 from ._core.batching import MESSAGE_OVERHEAD
 from ._core.fanout import INCARNATION_BYTES, SubscriberState, SubscriptionTable
 from ._core.pattern_wire import PUBLICATION, SUBSCRIBE, decode_pubsub, encode_publication, encode_subscribe
 from ._driver import Driver
 from .callbacks import Callback
-from .exceptions import PacketTooLarge
+from .exceptions import PacketTooLarge, WireError
 from .message import Message, received_message
 
 __all__ = ["Publisher", "Subscriber", "TTL", "MAX_BACKLOG"]
@@ -42,10 +42,11 @@ class Publisher(Driver):
         :param max_backlog: publications queued and unacknowledged per subscriber; beyond it
             a publication is dropped for that subscriber (``on_message_drop``)
         """
-        super().__init__(messaging, "snakezmq.pubsub.publisher")
         self.ttl = None if ttl is None else float(ttl)
         self._core = SubscriptionTable(os.urandom(INCARNATION_BYTES), self.ttl, max_backlog)
+        super().__init__(messaging, "snakezmq.pubsub.publisher")
         self._incarnation = self._core.incarnation
+        self._headers: Dict[str, bytes] = {}  #: topic -> encoded PUBLICATION header
         self.on_subscribe = Callback()  #: ``func(ident, prefixes)``: a subscription began or changed
         #: ``func(ident)``: it ended: the subscriber asked, or it was away for ``ttl``
         self.on_unsubscribe = Callback()
@@ -69,24 +70,27 @@ class Publisher(Driver):
         blocks on the network; callbacks (drops) run in the caller's thread."""
         if type(data) is not bytes or not isinstance(topic, str):
             raise TypeError("publish(topic: str, data: bytes)")
-        payload = encode_publication(topic, data)
+        header = self._headers.get(topic)
+        if header is None:
+            if len(self._headers) >= 1024:
+                self._headers.clear()
+            header = self._headers[topic] = encode_publication(topic, b"")
+        payload = header + data
         limit = self.messaging.packeter.max_packet_size
         if len(payload) + MESSAGE_OVERHEAD > limit:
             raise PacketTooLarge(len(payload) + MESSAGE_OVERHEAD, limit)
-        uuids: List[bytes] = []
-
-        def decide(now: float) -> List[Any]:
+        send = self.messaging.send_message
+        with self._lock:  # (not _run: this is the per-publication path)
             published = self._core.publish(topic)
-            uuids.append(published.uuid)
             message = Message(payload, ttl=self.ttl, uuid=published.uuid)  # (one for all)
             for ident in published.queue_for:
-                self.messaging.send_message(ident, message)
-            for ident in published.dropped_for:
-                self.log.info("subscriber %r: publication %s dropped: its backlog is full (%d)",
-                              ident, published.uuid.hex(), self._core.max_backlog)
-            return [(self.on_message_drop, (ident, published.uuid)) for ident in published.dropped_for]
-        self._run(decide)
-        return uuids[0]
+                send(ident, message)
+        for ident in published.dropped_for:
+            self.log.info("subscriber %r: publication %s dropped: its backlog is full (%d)",
+                          ident, published.uuid.hex(), self._core.max_backlog)
+        self._run_calls([(self.on_message_drop, (ident, published.uuid))
+                         for ident in published.dropped_for])
+        return published.uuid
 
     def _received(self, conn_id: str, ident: str, message: Message, now: float) -> Optional[List[Any]]:
         decoded = decode_pubsub(message.data)
@@ -130,8 +134,8 @@ class Subscriber(Driver):
 
     def __init__(self, messaging: Any, prefixes: Iterable[str] = ()) -> None:
         """:param prefixes: topic prefixes to subscribe to ("" subscribes to every topic)"""
-        super().__init__(messaging, "snakezmq.pubsub.subscriber")
         self._core = SubscriberState(_checked(prefixes))
+        super().__init__(messaging, "snakezmq.pubsub.subscriber", ("Subscriber", "(it takes every prefix)"))
         self._peers: Set[str] = set()
         #: ``func(ident, topic, message)``: publisher ``ident`` published ``message`` on ``topic``
         self.on_message_recv = Callback()
@@ -165,16 +169,22 @@ class Subscriber(Driver):
         self._peers.discard(ident)
         return []
 
-    def _received(self, conn_id: str, ident: str, message: Message, now: float) -> Optional[List[Any]]:
-        decoded = decode_pubsub(message.data)
+    def _on_message_recv(self, conn_id: str, ident: str, message: Message) -> None:
+        """The per-publication path, without the base class's closure per message."""
+        try:
+            decoded = decode_pubsub(message.data)
+        except WireError as exc:
+            self._report(conn_id, ident, exc)
+            return
         if decoded is None or decoded[0] != PUBLICATION:
-            return None
+            return
         topic = decoded[1][0]
-        if not self._core.accept(ident, message.uuid, topic):
-            return []
-        delivered = received_message(decoded[2], None, message.flags, message.uuid)
-        delivered.ttl = message.ttl
-        return [(self.on_message_recv, (ident, topic, delivered))]
+        with self._lock:
+            accepted = self._core.accept(ident, message.uuid, topic)
+        if accepted:
+            delivered = received_message(decoded[2], None, message.flags, message.uuid)
+            delivered.ttl = message.ttl
+            self.on_message_recv(ident, topic, delivered)
 
 
 def _checked(prefixes: Iterable[str]) -> List[str]:

@@ -131,10 +131,10 @@ class Worker(Driver):
             producers' credit (prefetch)
         :param result_ttl: seconds a result waits while its producer is away (None: no limit)
         """
-        super().__init__(messaging, "snakezmq.workqueue.worker")
+        self._core = JobSlots(queue, capacity, first_session=1 + int.from_bytes(os.urandom(3), "big"))
+        super().__init__(messaging, "snakezmq.workqueue.worker", ("Worker", "of queue %r" % queue))
         self.queue = queue
         self.result_ttl = result_ttl
-        self._core = JobSlots(queue, capacity, first_session=1 + int.from_bytes(os.urandom(3), "big"))
         self._overhead = MESSAGE_OVERHEAD + len(encode_queue(
             QueueFrame(RESULT, queue, 0, job_id=bytes(_JOB_ID_BYTES))))
         #: ``func(ident, job_id, data)``: run this job for producer ``ident``, then call

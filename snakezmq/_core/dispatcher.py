@@ -175,7 +175,6 @@ class Dispatcher:
                 holder.jobs.pop(job.job_id, None)
             elif job.worker is None:
                 self._n_waiting -= 1  # (its entry in the waiting line is now stale)
-            job.worker = ""  # settled: neither waiting nor held
             actions.append(JobFinished(job.job_id, frame.flag, frame.payload, ident))
         return actions + self._settle(now)
 

@@ -175,23 +175,32 @@ class SubscriberState:
     not delivered (Messaging never reorders; this keeps the promise checked)."""
 
     def __init__(self, prefixes: Iterable[str] = ()) -> None:
-        self.prefixes: Set[str] = set(prefixes)
+        self._matching: Tuple[str, ...] = ()  #: the prefixes, for str.startswith
+        self.prefixes = frozenset(prefixes)
         self._last: Dict[str, Tuple[bytes, int]] = {}  #: publisher ident -> (incarnation, seq)
+
+    @property
+    def prefixes(self) -> FrozenSet[str]:
+        return frozenset(self._matching)
+
+    @prefixes.setter
+    def prefixes(self, prefixes: FrozenSet[str]) -> None:
+        self._matching = tuple(sorted(prefixes))
 
     def subscribe(self, prefix: str) -> bool:
         """Returns whether the prefixes changed."""
-        changed = prefix not in self.prefixes
-        self.prefixes.add(prefix)
+        changed = prefix not in self._matching
+        self.prefixes = self.prefixes | {prefix}
         return changed
 
     def unsubscribe(self, prefix: str) -> bool:
-        changed = prefix in self.prefixes
-        self.prefixes.discard(prefix)
+        changed = prefix in self._matching
+        self.prefixes = self.prefixes - {prefix}
         return changed
 
     def accept(self, ident: str, uuid: bytes, topic: str) -> bool:
         """Deliver this publication from ``ident``? (It matches a prefix and is in order.)"""
-        if not any(topic.startswith(prefix) for prefix in self.prefixes):
+        if not topic.startswith(self._matching):
             return False  # (queued before the publisher saw an unsubscribe)
         if len(uuid) != INCARNATION_BYTES + 8:
             return True  # (not numbered by a snakezmq Publisher)

@@ -58,7 +58,7 @@ class PubSubModel(RuleBasedStateMachine):
     @rule(s=st.sampled_from(SUBSCRIBERS), prefixes=PREFIX_SETS)
     def subscribe(self, s: str, prefixes: List[str]) -> None:
         if self._connected(s):
-            self.states[s].prefixes = set(prefixes)
+            self.states[s].prefixes = frozenset(prefixes)
             self.table.subscribe(s, prefixes, self.now)
             self.active[s] = frozenset(prefixes)
 

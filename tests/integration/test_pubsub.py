@@ -8,6 +8,8 @@ published meanwhile, up to the publisher's ``max_backlog``, and the publisher re
 """
 from __future__ import annotations
 
+import pytest
+
 from snakezmq.pubsub import Publisher, Subscriber
 
 from .delivery import assert_exactly_once_in_order, wait_until
@@ -97,3 +99,5 @@ def test_unsubscribe_and_resubscribe_change_what_arrives(links):
     publisher.publish("a", b"3")
     links.pump(lambda: ("recv", "pub", "a", b"3") in events, what="the publication")
     assert [e[3] for e in events if e[0] == "recv"] == [b"1", b"3"]
+    with pytest.raises(ValueError):
+        Subscriber(subscriber.messaging)  # one per Messaging: it takes every prefix

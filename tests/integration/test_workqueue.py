@@ -118,6 +118,8 @@ def test_misuse_raises_at_once(links):
         worker.job_done(b"no such job")
     with pytest.raises(ValueError):
         Worker(messaging, "q3", capacity=0)
+    with pytest.raises(ValueError):
+        Worker(messaging, "q2")  # one Worker per queue and Messaging
     messaging.on_connect = print  # snakemq code may replace a Callback with a function
     with pytest.raises(TypeError):
         Producer(messaging, "q4")
