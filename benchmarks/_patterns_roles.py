@@ -6,6 +6,7 @@ subscriber's last delivery), on the system-wide monotonic clock.
 """
 from __future__ import annotations
 
+import multiprocessing as mp
 import threading
 import time
 from typing import Any, List, Tuple
@@ -27,13 +28,24 @@ def _stack(ident: str) -> Tuple[Any, Any]:
     return link, snakezmq.messaging.Messaging(ident, "", snakezmq.packeter.Packeter(link))
 
 
+def stopped(stop: Any) -> bool:
+    """The run is over: the orchestrator said so, or it is gone (then so are we)."""
+    parent = mp.parent_process()
+    return bool(stop.is_set()) or (parent is not None and not parent.is_alive())
+
+
+def _wait(stop: Any) -> None:
+    while not stopped(stop):
+        stop.wait(0.5)
+
+
 def _loop_until(link: Any, condition: Any, stop: Any) -> None:
-    while not condition() and not stop.is_set():
+    while not condition() and not stopped(stop):
         link.loop(poll_timeout=0.05, runtime=0.05)
 
 
 def _serve(link: Any, stop: Any) -> None:
-    while not stop.is_set():
+    while not stopped(stop):
         link.loop(poll_timeout=0.05, runtime=0.2)
     link.linger = 0
     link.cleanup()
@@ -51,7 +63,7 @@ def sz_producer(results: Any, ports: Any, stop: Any, jobs: int, workers: int) ->
     start = time.monotonic()
     for _ in range(jobs):
         producer.submit(PAYLOAD)
-    while len(done) < jobs and not stop.is_set():
+    while len(done) < jobs and not stopped(stop):
         link.loop(poll_timeout=0.05)
     results.put(("rate", jobs / (time.monotonic() - start)))
     _serve(link, stop)
@@ -77,7 +89,7 @@ def raw_producer(results: Any, ports: Any, stop: Any, jobs: int, workers: int) -
     poller.register(pull, zmq.POLLIN)
     poller.register(push, zmq.POLLOUT)
     start, sent, received = time.monotonic(), 0, 0
-    while received < jobs and not stop.is_set():
+    while received < jobs and not stopped(stop):
         for sock, _ in poller.poll(50):
             if sock is pull:
                 pull.recv()
@@ -88,7 +100,7 @@ def raw_producer(results: Any, ports: Any, stop: Any, jobs: int, workers: int) -
                 if sent == jobs:
                     poller.unregister(push)
     results.put(("rate", jobs / (time.monotonic() - start)))
-    stop.wait(DEADLINE_S)
+    _wait(stop)
     context.destroy(linger=0)
 
 
@@ -98,13 +110,11 @@ def raw_worker(ports: Tuple[int, int], group: Any, stop: Any, results: Any) -> N
     pull.connect("tcp://%s:%d" % (HOST, ports[0]))
     push.connect("tcp://%s:%d" % (HOST, ports[1]))
     push.send(b"ready")
-    while not stop.is_set():
+    while not stopped(stop):
         if pull.poll(50):
             push.send(pull.recv())
     context.destroy(linger=0)
 
-
-DEADLINE_S = 300.0
 
 
 # -- publish/subscribe ----------------------------------------------------------------------
@@ -154,7 +164,7 @@ def raw_publisher(results: Any, ports: Any, stop: Any, messages: int, subscriber
     pub.sndhwm = 0  # (else PUB drops what a slow subscriber cannot take)
     ports.put((pub.bind_to_random_port("tcp://" + HOST), pull.bind_to_random_port("tcp://" + HOST)))
     ready = 0
-    while ready < subscribers and not stop.is_set():  # subscriptions travel asynchronously:
+    while ready < subscribers and not stopped(stop):  # subscriptions travel asynchronously:
         pub.send(b"warmup")  # each subscriber says "ready" once one reached it
         while pull.poll(10):
             pull.recv()
@@ -164,7 +174,7 @@ def raw_publisher(results: Any, ports: Any, stop: Any, messages: int, subscriber
         pub.send(PAYLOAD)
     results.put(("start", start))
     results.put(("rate", 0.0))
-    stop.wait(DEADLINE_S)
+    _wait(stop)
     context.destroy(linger=0)
 
 
@@ -181,7 +191,7 @@ def raw_subscribers(ports: Tuple[int, int], group: Tuple[List[str], int], stop: 
         sub.connect("tcp://%s:%d" % (HOST, ports[0]))
         poller.register(sub, zmq.POLLIN)
         counts[sub] = -1  # (-1: not ready yet)
-    while not stop.is_set() and any(c < messages for c in counts.values()):
+    while not stopped(stop) and any(c < messages for c in counts.values()):
         for sock, _ in poller.poll(50):
             data = sock.recv()
             if data == b"warmup":
@@ -192,5 +202,5 @@ def raw_subscribers(ports: Tuple[int, int], group: Tuple[List[str], int], stop: 
             counts[sock] += 1
             if counts[sock] == messages:
                 results.put(("last", time.monotonic()))
-    stop.wait(DEADLINE_S)
+    _wait(stop)
     context.destroy(linger=0)

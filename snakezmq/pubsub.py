@@ -14,7 +14,7 @@ data starts with ``b"\\x00SZP"``).
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, List, Optional, Set
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from ._core.batching import MESSAGE_OVERHEAD
 from ._core.fanout import INCARNATION_BYTES, SubscriberState, SubscriptionTable
@@ -47,6 +47,7 @@ class Publisher(Driver):
         super().__init__(messaging, "snakezmq.pubsub.publisher")
         self._incarnation = self._core.incarnation
         self._headers: Dict[str, bytes] = {}  #: topic -> encoded PUBLICATION header
+        self._full: List[Tuple[str, bytes]] = []  #: (ident, uuid) dropped for a full backlog, to report
         self.on_subscribe = Callback()  #: ``func(ident, prefixes)``: a subscription began or changed
         #: ``func(ident)``: it ended: the subscriber asked, or it was away for ``ttl``
         self.on_unsubscribe = Callback()
@@ -67,7 +68,7 @@ class Publisher(Driver):
 
     def publish(self, topic: str, data: bytes) -> bytes:
         """Publish ``data`` on ``topic``; returns the publication's uuid. Thread-safe, never
-        blocks on the network; callbacks (drops) run in the caller's thread."""
+        blocks on the network, never runs a callback (drops are reported by the loop)."""
         if type(data) is not bytes or not isinstance(topic, str):
             raise TypeError("publish(topic: str, data: bytes)")
         header = self._headers.get(topic)
@@ -85,11 +86,9 @@ class Publisher(Driver):
             message = Message(payload, ttl=self.ttl, uuid=published.uuid)  # (one for all)
             for ident in published.queue_for:
                 send(ident, message)
-        for ident in published.dropped_for:
-            self.log.info("subscriber %r: publication %s dropped: its backlog is full (%d)",
-                          ident, published.uuid.hex(), self._core.max_backlog)
-        self._run_calls([(self.on_message_drop, (ident, published.uuid))
-                         for ident in published.dropped_for])
+            self._full += [(ident, published.uuid) for ident in published.dropped_for]
+        if published.dropped_for:
+            self._wake()  # (the loop's thread reports them, as it runs every callback)
         return published.uuid
 
     def _received(self, conn_id: str, ident: str, message: Message, now: float) -> Optional[List[Any]]:
@@ -108,10 +107,17 @@ class Publisher(Driver):
         return []
 
     def _tick(self, now: float) -> List[Any]:
+        calls: List[Any] = []
+        if self._full:
+            for ident, uuid in self._full:
+                self.log.info("subscriber %r: publication %s dropped: its backlog is full (%d)",
+                              ident, uuid.hex(), self._core.max_backlog)
+            calls = [(self.on_message_drop, dropped) for dropped in self._full]
+            self._full = []
         deadline = self._core.next_deadline()
-        if deadline is None or deadline > now:
-            return []
-        return [(self.on_unsubscribe, (ident,)) for ident in self._core.expire(now)]
+        if deadline is not None and deadline <= now:
+            calls += [(self.on_unsubscribe, (ident,)) for ident in self._core.expire(now)]
+        return calls
 
     def _deadline(self) -> Optional[float]:
         return self._core.next_deadline()
