@@ -21,6 +21,7 @@ from .peer_io import (BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, deliver_with
 
 log = logging.getLogger("snakezmq.link")
 PROBE_PREFIX = b"~szmq-probe-"
+DRAIN_BATCHES = 64  #: receive batches read from a DEALER whose connection dropped, at most
 
 
 def new_nonce() -> bytes:
@@ -133,6 +134,7 @@ class Connector:
             elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._run(self.state.transport_up(now))
             elif event == zmq.EVENT_DISCONNECTED:
+                self._read_rest(now)
                 hangup, remote = self.held.dropped(value)
                 if not self.stalls.smooth(now, time.monotonic()):
                     hangup = None  # libzmq may have timed out a connection nobody read
@@ -140,6 +142,13 @@ class Connector:
                                                     sockets.HEARTBEAT_TIMEOUT, remote))
             else:
                 self._handshake_failed(event, value)
+
+    def _read_rest(self, now: float) -> None:
+        """Before the session ends: what the listener sent before the connection dropped is
+        still in the DEALER (at most its receive high-water mark); it is delivered first."""
+        for _ in range(DRAIN_BATCHES):
+            if not receive_batch(lambda: self.dealer, self._handle, now):
+                return
 
     def _connected_fd(self, fd: int) -> None:
         """A TCP connection is up: note this side's address, hold the connection (_core.drops)."""

@@ -17,9 +17,11 @@ from ..exceptions import DuplicateIdent, WireError
 from . import curve, peersocket, sockets
 from .linger import LOCAL_SESSIONS
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, RESET, Outgoing, Sink, Unreachable,
-                      deliver_with_parts, keep_part, peer_address, receive_batch, send_now)
+                      deliver_with_parts, keep_part, peer_address, readable, receive_batch, send_now)
 
 PROBE_WAIT = 1.0  #: how long the holder of a routing id has to answer before it counts as gone
+#: at most this long a session whose connection is gone waits for its last messages to be read
+GONE_WAIT = 2.0
 log = logging.getLogger("snakezmq.link")
 
 
@@ -71,6 +73,8 @@ class Listener:
         self.ledgers = RidLedgers()  #: what each peer confirmed (``_core.linger``)
         self.closing: Dict[bytes, Farewell] = {}  #: the sessions' peers while cleanup() lingers
         self.probes: Dict[bytes, List[PendingProbe]] = {}
+        #: rid: (conn_id, since) of sessions whose connection is gone, ended by ``_end_gone``
+        self.gone: Dict[bytes, Tuple[str, float]] = {}
         self.sweeps = Sweeps()
         self.held = sockets.HeldConnections()  # each connection, to see why it dropped (_core.drops)
         self.cuts = PendingCuts()
@@ -262,7 +266,7 @@ class Listener:
             self.outgoing.send(self.router, conn_id, [session.rid, header, *body], self.sink,
                                self.ledgers[session.rid])
         except Unreachable:
-            self._end(session.rid, gone_at=time.monotonic())
+            self._gone(session.rid, time.monotonic())
 
     def _send_control(self, rid: bytes, header: bytes) -> bool:
         """Best effort: a peer whose queue is full or that is gone gets nothing."""
@@ -273,10 +277,10 @@ class Listener:
         return True
 
     def _ping(self, rid: bytes, now: float) -> bool:
-        """PING ``rid``; False (and its session ended) when its connection is gone."""
+        """PING ``rid``; False (and its session soon ended: ``_gone``) when its connection is gone."""
         if self._reachable(rid):
             return True
-        self._end(rid, gone_at=now)
+        self._gone(rid, now)
         return False
 
     def _reachable(self, rid: bytes) -> bool:
@@ -339,8 +343,28 @@ class Listener:
 
     # -- sessions ending -------------------------------------------------------------
 
+    def _gone(self, rid: bytes, now: float) -> None:
+        """``rid``'s connection is gone (a send to it is EHOSTUNREACH), but the ROUTER may
+        still hold what it sent before: a closing connection's messages stay readable, and
+        libzmq refuses sends to it meanwhile. Its session ends once they are read."""
+        session = self.sessions.by_rid(rid)
+        if session is not None:
+            self.gone.setdefault(rid, (session.conn_id, now))
+
+    def _end_gone(self, now: float) -> None:
+        """End the gone sessions when the ROUTER has nothing left to read (libzmq lets go of a
+        closed connection only after its last message was read), at most GONE_WAIT later."""
+        drained = not readable(self.router)
+        for rid, (conn_id, since) in list(self.gone.items()):
+            session = self.sessions.by_rid(rid)
+            if session is None or session.conn_id != conn_id:
+                del self.gone[rid]  # ended meanwhile (BYE, a new HELLO)
+            elif drained or now - since >= GONE_WAIT:
+                self._end(rid, gone_at=since)
+
     def _end(self, rid: bytes, gone_at: Optional[float] = None) -> None:
         """End ``rid``'s session; ``gone_at``: when its connection was found gone."""
+        self.gone.pop(rid, None)
         if gone_at is not None and self.cuts:
             self._report_cut(rid, gone_at)
         if self.guard is not None:
@@ -395,7 +419,7 @@ class Listener:
             try:
                 self.outgoing.flush(self.router, conn_id, self.sink, self.ledgers[session.rid])
             except Unreachable:
-                self._end(session.rid, gone_at=now)
+                self._gone(session.rid, now)
         to_ping, dead = self.sessions.liveness_check(now)
         for rid in to_ping:
             self._ping(rid, now)
@@ -408,10 +432,13 @@ class Listener:
             self._expire_probes(now)
         if self.sweeps.due(now):
             self._sweep(now)
+        if self.gone:
+            self._end_gone(now)
 
     def next_deadline(self) -> float:
         deadlines = [self.sessions.next_deadline(), self.sweeps.next_deadline()]
         deadlines += [p[0].deadline for p in self.probes.values()]
+        deadlines += [since for _, since in self.gone.values()]
         return min(deadlines, default=float("inf"))
 
     def close(self, now: float) -> None:

@@ -157,10 +157,17 @@ def send_now(sock: zmq.Socket[Any], frames: Sequence[Any],
     return True
 
 
+def readable(sock: zmq.Socket[Any]) -> bool:
+    """A message waits in ``sock`` (ZMQ_EVENTS, which also makes libzmq process its commands)."""
+    events = sock.get(_EVENTS)
+    return isinstance(events, int) and bool(events & _POLLIN)
+
+
 def receive_batch(socket_of: Callable[[], Optional[zmq.Socket[Any]]],
                   handle: Callable[[List[Any], float], None], now: float,
-                  frame_object: int = -1) -> None:
-    """Hand up to RECV_BATCH messages of a readable socket to ``handle(frames, now)``.
+                  frame_object: int = -1) -> bool:
+    """Hand up to RECV_BATCH messages of a readable socket to ``handle(frames, now)``;
+    True if it stopped at RECV_BATCH (more may wait), False once the socket had no more.
 
     Frames come as bytes, except frame number ``frame_object``: a ``zmq.Frame``, whose
     properties (CURVE User-Id, Peer-Address) the handler reads. (A Frame costs about a
@@ -172,19 +179,19 @@ def receive_batch(socket_of: Callable[[], Optional[zmq.Socket[Any]]],
     for count in range(RECV_BATCH):
         sock = socket_of()
         if sock is None or sock.closed:
-            return
+            return False
         try:
             frames = [sock.recv(_NOBLOCK, copy=frame_object != 0)]
         except zmq.Again:
-            return
+            return False
         while sock.get(_RCVMORE):  # the rest of a multipart message is there already
             frames.append(sock.recv(_NOBLOCK, copy=len(frames) != frame_object))
         handle(frames, now)
         if count == 0:
             sock = socket_of()
-            events = sock.get(_EVENTS) if sock is not None and not sock.closed else 0
-            if not (isinstance(events, int) and events & _POLLIN):
-                return
+            if sock is None or sock.closed or not readable(sock):
+                return False
+    return True
 
 
 class Outgoing:

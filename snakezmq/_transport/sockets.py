@@ -57,9 +57,12 @@ def make_dealer(routing_id: bytes, reconnect_interval: float,
     sock = context().socket(zmq.DEALER)
     _common(sock)
     sock.routing_id = routing_id
-    # IMMEDIATE: never queue frames for a connection that is not up, so a new
-    # session never receives stale frames of the previous one.
-    sock.immediate = 1
+    # Not IMMEDIATE: with it, libzmq throws away what the DEALER received and the
+    # application has not read yet when the connection drops (a listener that sent and
+    # closed lost its last packets). Frames queued while the connection is down go out
+    # before the next HELLO: the listener gives them to the old session or answers RESET,
+    # never to the new session (docs/protocol.md, "Session handshake").
+    sock.immediate = 0
     # libzmq adds a random delay of up to one more interval to each retry: halve
     # it so retries come on average every reconnect_interval, at most 1x apart.
     sock.reconnect_ivl = max(1, int(reconnect_interval * 500))
