@@ -88,7 +88,7 @@ class Listener:
     # -- input -----------------------------------------------------------------
 
     def _on_readable(self, now: float) -> None:
-        receive_batch(lambda: self.router, self._handle, now, frame_object=1)
+        receive_batch(lambda: self.router, self._handle, now, frame_object=1, routed=True)
 
     def _handle(self, frames: List[Any], now: float) -> None:
         """``frames``: the routing id and the body frames as bytes, the header frame a
@@ -305,7 +305,7 @@ class Listener:
         return [self.router]
 
     def linger_pass(self, ping: bool) -> bool:
-        receive_batch(lambda: self.router, self._handle_lingering, 0.0, frame_object=1)
+        receive_batch(lambda: self.router, self._handle_lingering, 0.0, frame_object=1, routed=True)
         for rid, peer in self.closing.items():
             peer.waiting = peer.waiting and self._linger_push(rid, ping)
         return any(peer.waiting for peer in self.closing.values())
