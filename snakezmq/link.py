@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import zmq
 
 from ._core import endpoints, ratelimit
+from ._core.coalescing import Coalescer
 from ._transport import linger, sockets
 from ._transport.connector import PROBE_PREFIX, Connector
 from ._transport.listener import Listener
@@ -110,6 +111,8 @@ class Link:
         self._connectors: Dict[Any, Connector] = {}
         self._owner_by_conn: Dict[str, Any] = {}
         self._ready_to_send: List[Tuple[str, int]] = []
+        #: small packets sent from the loop's thread, sent together at the end of the pass
+        self._gathered = Coalescer()
         self._routing_id: Optional[bytes] = None
         self._max_message_size = -1  #: set by the Packeter (ZMQ_MAXMSGSIZE of new sockets)
         self._cleaned_up = False
@@ -153,6 +156,7 @@ class Link:
             return address
 
     def del_connector(self, address: Address) -> None:
+        self._send_all_gathered()
         self._connectors.pop(address).close(time.monotonic())
 
     def add_listener(self, address: Address, ssl_config: Any = None) -> Address:
@@ -182,6 +186,7 @@ class Link:
 
     def del_listener(self, address: Address) -> None:
         """Stop listening; sessions accepted on it end (ZeroMQ closes them with the socket)."""
+        self._send_all_gathered()
         self._listeners.pop(address).close(time.monotonic())
 
     # -- connections --------------------------------------------------------------------
@@ -189,13 +194,34 @@ class Link:
     def send(self, conn_id: str, data: bytes) -> None:
         """Queue ``data`` as one message on ``conn_id``; ``on_ready_to_send`` follows.
 
-        Raises ``KeyError`` for an unknown conn_id (as snakemq).
+        Raises ``KeyError`` for an unknown conn_id (as snakemq). Sent from a callback (the
+        loop's thread), a small packet goes at the end of the loop pass, together with the
+        others sent to that connection (one ZeroMQ message; ``_core.coalescing``).
         """
-        self._owner_by_conn[conn_id].send(conn_id, data)
+        owner = self._owner_by_conn[conn_id]
+        if self._loop_thread == threading.get_ident():
+            if self._gathered.add(conn_id, data):
+                return
+            if self._gathered.has(conn_id):  # full: send what it has, then gather anew
+                self._send_gathered(conn_id)
+                if self._gathered.add(conn_id, data):
+                    return
+        owner.send(conn_id, data)
+
+    def _send_gathered(self, conn_id: str) -> None:
+        """Send what was gathered for ``conn_id`` (before anything else goes to it)."""
+        packets = self._gathered.take(conn_id)
+        if packets:
+            self._owner_by_conn[conn_id].send_packets(conn_id, packets)
+
+    def _send_all_gathered(self) -> None:
+        for conn_id in self._gathered.conn_ids():
+            self._send_gathered(conn_id)
 
     def _send_detached(self, conn_id: str, packet: bytes, payload: bytes) -> None:
         """Like ``send(conn_id, packet + payload)``, but ``payload`` goes as a frame of its
         own, without being copied (the Packeter's path for large messages)."""
+        self._send_gathered(conn_id)
         self._owner_by_conn[conn_id].send(conn_id, packet, payload)
 
     def get_socket_by_conn(self, conn: str) -> PeerSocket:
@@ -208,10 +234,12 @@ class Link:
     def _send_part(self, conn_id: str, chunk: bytes) -> None:
         """Send a leading piece of a packet: the peer's Link keeps it and puts it in front of
         the next ``send`` on this connection (a Throttle's chunks; docs/protocol.md)."""
+        self._send_gathered(conn_id)
         self._owner_by_conn[conn_id].send(conn_id, chunk, header=PART_HEADER)
 
     def close(self, conn_id: str) -> None:
         """End a connection; both sides get ``on_disconnect``. A connector reconnects later."""
+        self._send_gathered(conn_id)
         self._owner_by_conn[conn_id].close_conn(conn_id, time.monotonic())
 
     def wakeup_poll(self) -> None:
@@ -237,6 +265,7 @@ class Link:
         """
         if self._cleaned_up:
             return
+        self._send_all_gathered()
         first_error: Optional[BaseException] = None
         owners: List[Any] = [self._connectors.pop(key) for key in list(self._connectors)]
         owners += [self._listeners.pop(key) for key in list(self._listeners)]
@@ -281,6 +310,7 @@ class Link:
             finally:
                 self._do_loop = False
                 self._loop_thread = outer_thread
+                self._send_all_gathered()  # a callback raised: what it sent still goes
 
     def _run_if_idle(self, action: Callable[[], None]) -> bool:
         """Run ``action`` now if this thread may use the sockets: no other thread is in
@@ -296,7 +326,7 @@ class Link:
 
     def _run_once(self, poll_timeout: float) -> bool:
         now = time.monotonic()
-        if self._ready_to_send or self._wake_soon:
+        if self._ready_to_send or self._wake_soon or self._gathered:
             self._wake_soon = False
             timeout = 0.0
         else:
@@ -311,10 +341,13 @@ class Link:
         for owner in list(self._connectors.values()) + list(self._listeners.values()):
             owner.tick(now)
         self._wake_soon = False  # what callbacks queued so far is flushed by on_loop_pass now
+        self._send_all_gathered()
         self._notify_ready_to_send()
         self.on_loop_pass()
+        self._send_all_gathered()
         if self._ready_to_send:  # what on_loop_pass sent, reported now rather than after a poll
             self._notify_ready_to_send()
+            self._send_all_gathered()  # (reported at the next pass, which does not wait)
         return bool(ready)
 
     def _next_deadline(self) -> float:
@@ -345,10 +378,12 @@ class Link:
 
     def _connected(self, conn_id: str, owner: Any) -> None:
         self._owner_by_conn[conn_id] = owner
+        self._gathered.connected(conn_id, owner.packets_limit(conn_id))
         self.log.info("connect %s", conn_id)
         self.on_connect(conn_id)
 
     def _disconnected(self, conn_id: str) -> None:
+        self._gathered.disconnected(conn_id)
         if self._owner_by_conn.pop(conn_id, None) is not None:
             self.on_disconnect(conn_id)
 

@@ -9,15 +9,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import zmq
 
 from .._core import connector as state_machine
-from .._core import wire
+from .._core import coalescing, wire
 from .._core.drops import LoopStalls
 from .._core.linger import Farewell, PingLedger
 from .._core.reassembly import Reassembly
 from ..exceptions import ConnectionRefused, WireError
 from . import curve, peersocket, sockets
 from .linger import LOCAL_SESSIONS
-from .peer_io import (BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, deliver_with_parts, keep_part,
-                      receive_batch, send_now)
+from .peer_io import (BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, deliver_packets,
+                      deliver_with_parts, keep_part, packets_message, receive_batch, send_now)
 
 log = logging.getLogger("snakezmq.link")
 PROBE_PREFIX = b"~szmq-probe-"
@@ -54,6 +54,7 @@ class Connector:
         self.ends: Optional[peersocket.Ends] = None  #: the connection's OS addresses (get_socket_by_conn)
         self.parts = Reassembly()  #: packets arriving in PART pieces
         self.limit = -1  #: ZMQ_MAXMSGSIZE of the DEALER (-1: none)
+        self.packets_limit_of_peer = 0  #: the largest PACKETS body the listener accepts (WELCOME)
         self._handlers: Dict[type, Callable[[Any], object]] = {
             state_machine.CreateSocket: self._create,
             state_machine.DestroySocket: self._destroy,
@@ -186,10 +187,14 @@ class Connector:
                 deliver_with_parts(self.sink, self.parts, state.conn_id, frame.body)
             elif state.conn_id is not None:
                 self.sink._received(state.conn_id, *frame.body)
+        elif kind is wire.LinkKind.PACKETS:
+            if state.conn_id is not None:
+                deliver_packets(self.sink, self.parts, state.conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.PART:
             if state.conn_id is not None:
                 keep_part(self.sink, self.parts, state.conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.WELCOME:
+            self.packets_limit_of_peer = frame.fields[2] or 0
             self._run(state.welcome(frame.fields[1], now, frame.fields[0]))
         elif kind is wire.LinkKind.PING:
             self._send_control(PONG)
@@ -228,7 +233,8 @@ class Connector:
 
     def _send_hello(self, action: Any = None) -> None:
         header = wire.encode_link(wire.LinkKind.HELLO, wire.MAGIC, wire.LINK_VERSION,
-                                  self.state.nonce, self.rid_is_ident, self.local_address)
+                                  self.state.nonce, self.rid_is_ident, self.local_address,
+                                  coalescing.accepted_limit(self.limit))
         self.hello_unsent = not self._send_control(header)
 
     def _send_control(self, header: bytes) -> bool:
@@ -248,6 +254,17 @@ class Connector:
         if conn_id != self.state.conn_id or self.dealer is None:
             raise KeyError(conn_id)
         self.outgoing.send(self.dealer, conn_id, [header, *body], self.sink, self.ledger)
+
+    def send_packets(self, conn_id: str, packets: List[bytes]) -> None:
+        """The packets as one PACKETS message (one DATA for one packet); one ``_sent`` each."""
+        if conn_id != self.state.conn_id or self.dealer is None:
+            raise KeyError(conn_id)
+        self.outgoing.send(self.dealer, conn_id, packets_message(packets), self.sink, self.ledger,
+                           [len(packet) for packet in packets])
+
+    def packets_limit(self, conn_id: str) -> int:
+        """The largest PACKETS body the listener accepts (0: none)."""
+        return self.packets_limit_of_peer if conn_id == self.state.conn_id else 0
 
     def _connected(self, action: state_machine.Connected) -> None:
         LOCAL_SESSIONS.started(self.state.nonce)

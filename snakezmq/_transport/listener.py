@@ -7,7 +7,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import zmq
 
-from .._core import wire
+from .._core import coalescing, wire
 from .._core.drops import Hangup, LoopStalls, PendingCuts, cut_report, cut_while_sending, host_of
 from .._core.linger import Farewell, RidLedgers
 from .._core.liveness import DEAD_AFTER, Sweeps
@@ -17,7 +17,8 @@ from ..exceptions import DuplicateIdent, WireError
 from . import curve, peersocket, sockets
 from .linger import LOCAL_SESSIONS
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, RESET, Outgoing, Sink, Unreachable,
-                      deliver_with_parts, keep_part, peer_address, readable, receive_batch, send_now)
+                      deliver_packets, deliver_with_parts, keep_part, packets_message, peer_address,
+                      readable, receive_batch, send_now)
 
 PROBE_WAIT = 1.0  #: how long the holder of a routing id has to answer before it counts as gone
 #: at most this long a session whose connection is gone waits for its last messages to be read
@@ -82,6 +83,8 @@ class Listener:
         self.limit: int = sink._max_message_size
         self.peer_sockets: Dict[str, peersocket.PeerSocket] = {}  #: conn_id: link.get_socket_by_conn()
         self.parts = Reassembly()  #: packets arriving in PART pieces
+        #: conn_id: the largest PACKETS body its peer accepts (from HELLO; absent: none)
+        self.packets_limits: Dict[str, int] = {}
         sink._register(self.router, self._on_readable)
         sink._register(self.monitor, self._on_monitor)
 
@@ -113,6 +116,11 @@ class Listener:
                 deliver_with_parts(self.sink, self.parts, conn_id, frame.body)
             else:
                 self.sink._received(conn_id, *frame.body)
+        elif kind is wire.LinkKind.PACKETS:
+            if conn_id is None:
+                self._send_control(rid, RESET)
+            else:
+                deliver_packets(self.sink, self.parts, conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.PART:
             if conn_id is None:
                 self._send_control(rid, RESET)
@@ -136,7 +144,7 @@ class Listener:
 
     def _hello(self, rid: bytes, fields: Tuple[Any, ...], now: float, address: str,
                first: Any = None) -> None:
-        _, version, nonce, rid_is_ident, _ = fields
+        version, nonce, rid_is_ident = fields[1:4]
         if version != wire.LINK_VERSION:
             text = "link protocol version %d is not supported (this side speaks %d)" % (
                 version, wire.LINK_VERSION)
@@ -154,10 +162,12 @@ class Listener:
             LOCAL_SESSIONS.started(nonce)
         if self.guard is not None:
             self.guard.session_started(rid, first)
-        self._send_control(rid, wire.encode_link(wire.LinkKind.WELCOME, wire.LINK_VERSION, nonce))
+        self._send_control(rid, wire.encode_link(wire.LinkKind.WELCOME, wire.LINK_VERSION, nonce,
+                                                 coalescing.accepted_limit(self.limit)))
         if outcome.ended is not None:
             self._disconnected(outcome.ended)
         if outcome.started is not None:
+            self.packets_limits[outcome.started] = fields[5] or 0
             self._note_peer_socket(outcome.started, first, fields[4])
             log.info("accept %s %r from %s", outcome.started, _ident_text(rid), address or self.endpoint)
             self.sink._connected(outcome.started, self)
@@ -259,14 +269,25 @@ class Listener:
     def send(self, conn_id: str, *body: bytes, header: bytes = DATA_HEADER) -> None:
         """One DATA message: a packet, or a packet and its detached payload (PART_HEADER: a
         leading piece of a packet)."""
+        self._send(conn_id, [header, *body], None)
+
+    def send_packets(self, conn_id: str, packets: List[bytes]) -> None:
+        """The packets as one PACKETS message (one DATA for one packet); one ``_sent`` each."""
+        self._send(conn_id, packets_message(packets), [len(packet) for packet in packets])
+
+    def _send(self, conn_id: str, frames: List[bytes], sizes: Optional[List[int]]) -> None:
         session = self.sessions.by_conn(conn_id)
         if session is None:
             raise KeyError(conn_id)
         try:
-            self.outgoing.send(self.router, conn_id, [session.rid, header, *body], self.sink,
-                               self.ledgers[session.rid])
+            self.outgoing.send(self.router, conn_id, [session.rid, *frames], self.sink,
+                               self.ledgers[session.rid], sizes)
         except Unreachable:
             self._gone(session.rid, time.monotonic())
+
+    def packets_limit(self, conn_id: str) -> int:
+        """The largest PACKETS body the peer of ``conn_id`` accepts (0: none)."""
+        return self.packets_limits.get(conn_id, 0)
 
     def _send_control(self, rid: bytes, header: bytes) -> bool:
         """Best effort: a peer whose queue is full or that is gone gets nothing."""
@@ -386,6 +407,7 @@ class Listener:
 
     def _disconnected(self, conn_id: str) -> None:
         self.outgoing.forget(conn_id)
+        self.packets_limits.pop(conn_id, None)
         self.peer_sockets.pop(conn_id, None)
         self.parts.forget(conn_id)
         log.info("disconnect %s", conn_id)
