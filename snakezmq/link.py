@@ -347,11 +347,9 @@ class Link:
         if error is None:
             self.log.log(levelno, "%s", text)
             return
-        left_out = self._problem_limit.allow((conn_id, levelno, type(error).__name__), time.monotonic())
-        if left_out is None:
-            self.log.debug("%s", text)
-        else:
-            self.log.log(levelno, "%s%s", text, ratelimit.suffix(left_out))
+        at, tail = self._problem_limit.level((conn_id, levelno, type(error).__name__), levelno,
+                                             time.monotonic())
+        self.log.log(at, "%s%s", text, tail)
         self._on_error(conn_id, error)
 
     # -- hand-offs to the layers above ------------------------------------------------------------

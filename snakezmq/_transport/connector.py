@@ -40,7 +40,7 @@ class Connector:
         self.rid_is_ident = False
         self.hello_unsent = False
         self.outgoing = Outgoing()
-        self.failures = curve.RateLimit()
+        self.failures = curve.failure_limit()
         self.held = sockets.HeldConnections(limit=4)  # this DEALER's connection (_core.drops)
         self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
@@ -143,12 +143,12 @@ class Connector:
     def _handshake_failed(self, event: int, value: int) -> None:
         """ZMTP/CURVE handshake failure: logged (rate-limited); a refused key also goes to on_error."""
         text = curve.describe_failure(event, value, listening=False)
-        suffix = self.failures.allow((event, value))
-        if suffix is None:
+        level, tail = self.failures.level((event, value), logging.ERROR, time.monotonic())
+        if level == logging.DEBUG:
             log.debug("%s: %s", self.endpoint, text)
             return
         error = ConnectionRefused(text, self.endpoint) if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH else None
-        self.sink._problem("error", "%s: %s%s" % (self.endpoint, text, suffix), error)
+        self.sink._problem("error", "%s: %s%s" % (self.endpoint, text, tail), error)
 
     def _on_readable(self, now: float) -> None:
         receive_batch(lambda: self.dealer, self._handle, now)

@@ -47,7 +47,7 @@ class Listener:
         self.sink = sink
         # CurveZMQ: the ZAP handler runs before the socket exists, so no client is ever unchecked.
         self.guard = curve.CurveGuard(security) if security is not None else None
-        self.failures = curve.RateLimit()
+        self.failures = curve.failure_limit()
         try:
             self.router = sockets.make_router(security)
         except BaseException:
@@ -171,7 +171,7 @@ class Listener:
                     swept = True
                     self._sweep(now)
             else:  # a failed handshake: say why (rate-limited)
-                self.failures.log((event, value), "%s: %s" % (
+                curve.log_failure(self.failures, (event, value), "%s: %s" % (
                     self.endpoint, curve.describe_failure(event, value, listening=True)),
                     curve.failure_level(event, value))
 
