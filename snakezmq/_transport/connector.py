@@ -13,6 +13,7 @@ from .._core import wire
 from .._core.drops import LoopStalls
 from ..exceptions import ConnectionRefused, WireError
 from . import curve, sockets
+from .monitor import ConnectionMonitor
 from .peer_io import BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, receive_batch, send_now
 
 log = logging.getLogger("snakezmq.link")
@@ -35,13 +36,12 @@ class Connector:
         self.state = state_machine.ConnectorState(endpoint, reconnect_interval,
                                                   sink._new_conn_id, new_nonce)
         self.dealer: Optional[zmq.Socket[Any]] = None
-        self.monitor: Optional[zmq.Socket[Any]] = None
+        self.monitor: Optional[ConnectionMonitor] = None  #: the DEALER's, and its connection
         self.probe: Optional[zmq.Socket[Any]] = None
         self.rid_is_ident = False
         self.hello_unsent = False
         self.outgoing = Outgoing()
         self.failures = curve.failure_limit()
-        self.held = sockets.HeldConnections(limit=4)  # this DEALER's connection (_core.drops)
         self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
         self.limit = -1  #: ZMQ_MAXMSGSIZE of the DEALER (-1: none)
@@ -73,9 +73,9 @@ class Connector:
         rid, self.rid_is_ident = self._routing_id()
         self.dealer = sockets.make_dealer(rid, self.state.reconnect_interval, self.security)
         self.limit = self.dealer.maxmsgsize = self.sink._max_message_size
-        self.monitor = sockets.monitor(self.dealer, sockets.MONITORED_DEALER)
+        self.monitor = ConnectionMonitor(self.dealer, sockets.MONITORED_DEALER, limit=4)
         self.sink._register(self.dealer, self._on_readable)
-        self.sink._register(self.monitor, self._on_monitor)
+        self.sink._register(self.monitor.socket, self._on_monitor)
         self.dealer.connect(self.endpoint)
         if self.endpoint.startswith("inproc://"):
             # inproc has no ZMTP handshake, so the monitor reports nothing: say HELLO now
@@ -83,13 +83,13 @@ class Connector:
             self._run(self.state.transport_up(time.monotonic()))
 
     def _destroy(self, action: Any = None) -> None:
-        if self.dealer is None:
+        if self.dealer is None or self.monitor is None:
             return
         self.sink._unregister(self.dealer)
-        self.sink._unregister(self.monitor)
-        sockets.close(self.dealer, self.monitor, linger_ms=sockets.BYE_LINGER_MS)
+        self.sink._unregister(self.monitor.socket)
+        self.monitor.close(self.dealer)
+        self.dealer.close(linger=sockets.BYE_LINGER_MS)
         self.dealer = self.monitor = None
-        self.held.close()
         self.local_address = ""
 
     def _open_probe(self, action: state_machine.OpenProbe) -> None:
@@ -107,38 +107,29 @@ class Connector:
     def _close_probe(self, action: Any = None) -> None:
         if self.probe is not None:
             self.sink._unregister(self.probe)
-            sockets.close(self.probe)
+            self.probe.close(linger=0)
             self.probe = None
 
     # -- input ------------------------------------------------------------------------
 
     def _on_monitor(self, now: float) -> None:
-        while self.monitor is not None:
-            try:
-                event, value, _ = sockets.read_monitor_event_value(self.monitor)
-            except zmq.Again:
+        while self.monitor is not None:  # (an action below may destroy the socket)
+            next_event = self.monitor.next_event()
+            if next_event is None:
                 return
+            event, value = next_event
             if event == zmq.EVENT_CONNECTED:
-                self._connected_fd(value)
+                self.local_address, _ = self.monitor.opened(value)  # (for HELLO and PROBE)
             elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._run(self.state.transport_up(now))
             elif event == zmq.EVENT_DISCONNECTED:
-                hangup, remote = self.held.dropped(value)
+                hangup, remote = self.monitor.dropped(value)
                 if not self.stalls.smooth(now, time.monotonic()):
                     hangup = None  # libzmq may have timed out a connection nobody read
                 self._run(self.state.transport_down(now, hangup, self.limit,
                                                     sockets.HEARTBEAT_TIMEOUT, remote))
             else:
                 self._handshake_failed(event, value)
-
-    def _connected_fd(self, fd: int) -> None:
-        """A TCP connection is up: note this side's address, hold the connection (_core.drops)."""
-        local, remote = self.held.opened(fd)
-        port = self.endpoint.rsplit(":", 1)[-1]
-        if not remote.endswith(":" + port):  # the descriptor was reused meanwhile: not ours
-            self.held.close()
-            local = ""
-        self.local_address = local
 
     def _handshake_failed(self, event: int, value: int) -> None:
         """ZMTP/CURVE handshake failure: logged (rate-limited); a refused key also goes to on_error."""
@@ -230,7 +221,8 @@ class Connector:
 
     def tick(self, now: float) -> None:
         self.stalls.passed(now, time.monotonic())
-        self.held.prune_every(now)
+        if self.monitor is not None:
+            self.monitor.prune_every(now)
         if self.hello_unsent and self.state.phase is state_machine.Phase.HELLO_SENT:
             self._send_hello()
         conn_id = self.state.conn_id

@@ -13,6 +13,7 @@ from .._core.liveness import DEAD_AFTER, Sweeps
 from .._core.sessions import SessionTable
 from ..exceptions import DuplicateIdent, WireError
 from . import curve, sockets
+from .monitor import ConnectionMonitor
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, RESET, Outgoing, Sink, Unreachable,
                       peer_address, receive_batch, send_now)
 
@@ -62,17 +63,16 @@ class Listener:
             raise
         if self.guard is not None:
             self.guard.bound(self.endpoint)
-        self.monitor = sockets.monitor(self.router, sockets.MONITORED_ROUTER)
+        self.monitor = ConnectionMonitor(self.router, sockets.MONITORED_ROUTER)  # why drops happen
         self.sessions = SessionTable(sink._new_conn_id)
         self.outgoing = Outgoing()
         self.probes: Dict[bytes, List[PendingProbe]] = {}
         self.sweeps = Sweeps()
-        self.held = sockets.HeldConnections()  # each connection, to see why it dropped (_core.drops)
         self.cuts = PendingCuts()
         self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
         self.limit: int = sink._max_message_size
         sink._register(self.router, self._on_readable)
-        sink._register(self.monitor, self._on_monitor)
+        sink._register(self.monitor.socket, self._on_monitor)
 
     # -- input -----------------------------------------------------------------
 
@@ -155,14 +155,14 @@ class Listener:
     def _on_monitor(self, now: float) -> None:
         swept = False
         while True:
-            try:
-                event, value, _ = sockets.read_monitor_event_value(self.monitor)
-            except zmq.Again:
+            next_event = self.monitor.next_event()
+            if next_event is None:
                 return
+            event, value = next_event
             if event == zmq.EVENT_ACCEPTED:
-                self.held.opened(value)
+                self.monitor.opened(value)
             elif event == zmq.EVENT_DISCONNECTED:
-                hangup, remote = self.held.dropped(value)
+                hangup, remote = self.monitor.dropped(value)
                 if hangup is not None and hangup is not Hangup.PEER and self.stalls.smooth(
                         now, time.monotonic()):
                     self.cuts.add(remote, hangup, now)  # for the session the sweep finds gone
@@ -294,7 +294,7 @@ class Listener:
 
     def tick(self, now: float) -> None:
         self.stalls.passed(now, time.monotonic())
-        self.held.prune_every(now)
+        self.monitor.prune_every(now)
         for conn_id in self.outgoing.conn_ids():
             session = self.sessions.by_conn(conn_id)
             try:
@@ -328,13 +328,13 @@ class Listener:
                 self._end(session.rid)
         finally:  # a raising on_disconnect must not leak the sockets
             self.sink._unregister(self.router)
-            self.sink._unregister(self.monitor)
+            self.sink._unregister(self.monitor.socket)
             try:
                 self.router.unbind(self.endpoint)  # free the port now, not when libzmq gets to it
             except zmq.ZMQError:
                 pass
-            sockets.close(self.router, self.monitor, linger_ms=sockets.BYE_LINGER_MS)
-            self.held.close()
+            self.monitor.close(self.router)
+            self.router.close(linger=sockets.BYE_LINGER_MS)
             self._release_guard()
 
     def _release_guard(self) -> None:
