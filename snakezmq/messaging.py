@@ -1,8 +1,13 @@
 """Messaging: named peers, per-ident queues with TTL, acknowledged delivery.
 
-``send_message`` is thread-safe. Everything else, and every callback, runs in
-the thread that runs ``link.loop()``. The lock guards the outbox only and is
-never held while user callbacks run.
+A thin driver around ``_core.protocol.MessagingProtocol``, which makes every
+delivery decision: this module feeds it what happened (link events, packets,
+the time) and carries out the actions it returns (sends, callbacks, storage).
+
+``send_message`` is thread-safe and never touches a socket or runs a callback:
+it queues under the lock and wakes the loop. Everything else, and every callback,
+runs in the thread that runs ``link.loop()``. The lock guards the protocol only
+and is never held while user callbacks run.
 """
 from __future__ import annotations
 
@@ -15,42 +20,18 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from . import message as message_module  # noqa: F401  (snakemq code uses snakemq.message after importing messaging)
 from ._core import ratelimit, wire
-from ._core.dedup import DeliveredLog
-from ._core.outbox import MessageDropped, Outbox, Taken
+from ._core.actions import (Action, Deliver, PeerIdentified, PeerLost, Problem, ReportDropped,
+                            ReportSent, Silent, StoreTtls, Transmit, Unclaimed)
+from ._core.batching import (BATCH_BYTES, BATCH_COUNT, DETACH_BYTES, MAX_WIRE_TTL,  # noqa: F401
+                             MESSAGE_OVERHEAD, batch_ranges as _batch)
+from ._core.protocol import MAX_IDENT_LENGTH, MessagingProtocol
 from .callbacks import Callback, functions_of
-from .exceptions import (DuplicateIdent, NoConnection, PacketTooLarge, SnakeMQException,
-                         SnakeMQIncompatibleProtocol, SnakeMQNoIdent, WireError)
-from .message import FLAG_PERSISTENT, Message, received_message
+from .exceptions import NoConnection, PacketTooLarge, SnakeMQException
+from .message import FLAG_PERSISTENT, Message
 from .queues import QueuesManager
 from .storage import QueuesStorageBase, write_batch
 
-MAX_IDENT_LENGTH = 50
-BATCH_COUNT = 1024  #: messages per MESSAGES packet at most
-BATCH_BYTES = 256 * 1024  #: bytes per MESSAGES packet at most (a larger message travels alone)
-MAX_WIRE_TTL = 0xFFFFFFFE
-MESSAGE_OVERHEAD = 128  #: MESSAGES packet bytes besides one message's data, at most
-PACKET_HEADER_BYTES = 64  #: a MESSAGES packet's fixed part, at most
-MESSAGE_HEADER_BYTES = 40  #: one message's entries in the header columns, at most
-UNCLAIMED_GRACE = 5.0  #: warn about messages waiting this long for an ident nobody connected as
-HOUSEKEEPING_INTERVAL = 0.05  #: expired messages are dropped this late at most (plus a poll)
-#: a MESSAGES packet with at least this many messages (or bytes) is acknowledged as soon as it is
-#: delivered, so the sender refills its window while we work; smaller ones at the end of the loop
-#: pass, riding on a reply when there is one
-ACK_AT_ONCE_COUNT = 16
-ACK_AT_ONCE_BYTES = 64 * 1024
-DETACH_BYTES = 64 * 1024  #: a message this large travels as a frame of its own, never copied
-
-
-class PeerState:
-    """One connection as Messaging sees it."""
-
-    __slots__ = ("ident", "incarnation", "last_recv", "ping_sent")
-
-    def __init__(self, now: float) -> None:
-        self.ident: Optional[str] = None
-        self.incarnation = b""
-        self.last_recv = now
-        self.ping_sent: Optional[float] = None
+__all__ = ["Messaging", "ReceiveHook", "MAX_IDENT_LENGTH"]
 
 
 class Messaging:
@@ -68,8 +49,6 @@ class Messaging:
         self.domain = domain
         self.packeter = packeter
         self.log = logging.getLogger("snakezmq.messaging")
-        self.keepalive_interval: Optional[float] = None  #: time to ping, in seconds (None = no keepalive)
-        self.keepalive_wait = 0.5  #: wait for pong, in seconds
 
         self.on_error = Callback()  #: ``func(conn_id, exception)``
         self.on_message_recv = Callback()  #: ``func(conn_id, ident, message)``
@@ -81,30 +60,27 @@ class Messaging:
         self.on_disconnect = Callback()  #: ``func(conn_id, ident)``
 
         self._lock = threading.Lock()
-        self._outbox = Outbox()
+        self._protocol = MessagingProtocol(self.identifier, os.urandom(wire.NONCE_BYTES))
+        self._outbox = self._protocol.outbox  # (tests look inside)
         self._storage = queues_storage
-        self.queues_manager = QueuesManager(queues_storage, self._outbox, self._lock)  # snakemq compatibility
-        self._incarnation = os.urandom(wire.NONCE_BYTES)
-        self._delivered = DeliveredLog()
-        self._peers: Dict[str, PeerState] = {}
-        self._conn_by_ident: Dict[str, str] = {}
-        self._acks_owed: Dict[str, int] = {}  #: conn_id: highest delivered seq not yet acknowledged
+        # snakemq compatibility: messaging.queues_manager
+        self.queues_manager = QueuesManager(queues_storage, self._outbox, self._lock,
+                                            self._protocol.collect_garbage)
         self._report_limit = ratelimit.RateLimit()  #: log lines of _report (a flood is a few lines)
-        self._pending_drops: List[MessageDropped] = []  #: found outside the loop thread
-        self._housekeeping_due = 0.0  #: when to look for expired and unclaimed messages next
-        self._pings_due = 0.0  #: when to look for peers to ping (keepalive) next
-        self._handlers: Dict[wire.MessagingKind, Callable[[str, PeerState, bytes], None]] = {
-            wire.MessagingKind.IDENT: self._recv_ident,
-            wire.MessagingKind.MESSAGES: self._recv_messages,
-            wire.MessagingKind.ACK: self._recv_ack,
-            wire.MessagingKind.PING: lambda conn_id, peer, packet: self._send(conn_id, wire.PONG_PACKET),
-            wire.MessagingKind.PONG: lambda conn_id, peer, packet: None,
+        self._executors: Dict[type, Callable[[Any], Optional[BaseException]]] = {
+            Transmit: self._transmit, Deliver: self._deliver, ReportSent: self._report_sent,
+            ReportDropped: self._report_dropped, PeerIdentified: self._peer_identified,
+            PeerLost: self._peer_lost, Problem: self._problem, Silent: self._silent,
+            Unclaimed: self._unclaimed, StoreTtls: self._store_ttls,
         }
 
         link = packeter.link
         set_routing_id = getattr(link, "_set_routing_id", None)
         if set_routing_id is not None:
             set_routing_id(self.identifier)
+        deadline_sources = getattr(link, "_deadline_sources", None)
+        if deadline_sources is not None:
+            deadline_sources.append(self._protocol.next_deadline)
         link.on_loop_pass.add(self._on_link_loop_pass)
         packeter.on_connect.add(self._on_connect)
         packeter.on_disconnect.add(self._on_disconnect)
@@ -116,10 +92,32 @@ class Messaging:
         if queues_storage is not None:
             self._load_storage(queues_storage)
 
+    # snakemq compatibility: keepalive settings are attributes of Messaging
+    @property
+    def keepalive_interval(self) -> Optional[float]:
+        """Time to ping a silent peer, in seconds (None: no keepalive)."""
+        return self._protocol.keepalive_interval
+
+    @keepalive_interval.setter
+    def keepalive_interval(self, interval: Optional[float]) -> None:
+        with self._lock:
+            self._protocol.keepalive_interval = interval
+        self.packeter.link.wakeup_poll()
+
+    @property
+    def keepalive_wait(self) -> float:
+        """Time to wait for the pong, in seconds."""
+        return self._protocol.keepalive_wait
+
+    @keepalive_wait.setter
+    def keepalive_wait(self, wait: float) -> None:
+        self._protocol.keepalive_wait = wait
+
     # -- sending ------------------------------------------------------------------------------
 
     def send_message(self, ident: str, message: Message) -> None:
-        """Queue ``message`` for ``ident``. Thread-safe; never blocks on the network.
+        """Queue ``message`` for ``ident``. Thread-safe; never blocks on the network, never
+        sends from the calling thread, never runs a callback (the loop thread does both).
 
         A FLAG_PERSISTENT message (with a storage, ttl None or > 0) is in the
         storage when this returns.
@@ -127,29 +125,19 @@ class Messaging:
         if not isinstance(message, Message):
             raise TypeError("send_message needs a snakezmq.message.Message, not %s"
                             % type(message).__name__)
-        limit: int = self.packeter._max_packet_size  # (read every time: it may change any time)
+        limit: int = self.packeter.max_packet_size  # (read every time: it may change any time)
         if len(message.data) + MESSAGE_OVERHEAD > limit:
             raise PacketTooLarge(len(message.data) + MESSAGE_OVERHEAD, limit)
-        outbox = self._outbox
         lock = self._lock
         lock.acquire()  # (not "with": a third of the cost, on the per-message path)
         try:
             if self._storage is not None and self._is_stored(message):
                 self._storage.push(ident, message)
-            dropped = outbox.push(ident, message, time.monotonic())
-            if dropped:
-                self._pending_drops += dropped
-            backlog = outbox.queues[ident].queued()  # (with dropped entries: only while away)
+            wake = self._protocol.queue_message(ident, message, time.monotonic())
         finally:
             lock.release()
-        if backlog > 1 and not dropped:
-            # An earlier message already woke the loop, which has not taken the queue yet
-            # (or its window is full, and the acks will wake it). A full batch is sent
-            # now if the loop is not running in another thread (pipelining).
-            if backlog % BATCH_COUNT == 0 and ident in self._conn_by_ident:
-                self._run_if_idle(lambda: self._send_sendable(ident))
-            return
-        self.packeter.link.wakeup_poll()
+        if wake:
+            self.packeter.link.wakeup_poll()
 
     def _is_stored(self, message: Message) -> bool:
         return (self._storage is not None and bool(message.flags & FLAG_PERSISTENT)
@@ -157,267 +145,135 @@ class Messaging:
 
     def _load_storage(self, storage: QueuesStorageBase) -> None:
         now = time.monotonic()
-        for ident in list(storage.get_queues()):
-            for item in list(storage.get_items(ident)):
-                self._pending_drops += self._outbox.push(ident, item, now)
-
-    def _flush(self, now: float) -> List[MessageDropped]:
-        """Send what the window allows to every connected ident; return expired messages."""
-        sendable: List[Tuple[str, Taken]] = []
-        unclaimed: List[str] = []
         with self._lock:
-            dropped, self._pending_drops = self._pending_drops, []
-            if now >= self._housekeeping_due:  # scans of every queue: not on every pass
-                self._housekeeping_due = now + HOUSEKEEPING_INTERVAL
-                dropped += self._outbox.expire(now)
-                unclaimed = self._outbox.unclaimed(now, UNCLAIMED_GRACE)
-            for ident in list(self._outbox.sendable):  # connected, with messages waiting
-                conn_id = self._conn_by_ident.get(ident)
-                if conn_id is not None:
-                    taken = self._outbox.take_sendable(ident)
-                    if taken:
-                        sendable.append((conn_id, taken))
-        for ident in unclaimed:
-            self.log.warning("messages for ident %r have waited %.0f s: no peer with that ident is "
-                             "connected (connected idents: %s); check the peers' identifiers and "
-                             "addresses", ident, UNCLAIMED_GRACE,
-                             ", ".join(repr(i) for i in sorted(self._conn_by_ident)) or "none")
-        for conn_id, taken in sendable:
-            self._send_taken(conn_id, taken)
-        return dropped
+            for ident in list(storage.get_queues()):
+                self._protocol.restore(ident, list(storage.get_items(ident)), now)
 
-    def _send_sendable(self, ident: str) -> None:
-        """Send what the window allows to ``ident`` (the caller may use the sockets)."""
-        conn_id = self._conn_by_ident.get(ident)
-        if conn_id is None:
-            return
-        with self._lock:
-            taken = self._outbox.take_sendable(ident)
-        if taken:
-            self._send_taken(conn_id, taken)
-
-    def _send_taken(self, conn_id: str, taken: Taken) -> None:
-        """Taken messages in MESSAGES packets; the first carries the ack we owe this peer, if any."""
-        peer = self._peers.get(conn_id)
-        ack = self._acks_owed.pop(conn_id, 0)
-        limit: int = self.packeter._max_packet_size
-        seqs, messages = taken.seqs, taken.messages
-        if taken.ttls.count(None) == len(seqs):  # (the usual case, without a loop)
-            ttls: List[Optional[int]] = [None] * len(seqs)
-        else:  # snakemq's rule: the remaining ttl, truncated
-            ttls = [None if ttl is None else min(int(ttl), MAX_WIRE_TTL) for ttl in taken.ttls]
-        for start, end in _batch(seqs, messages, min(limit, BATCH_BYTES)):
-            if end - start == 1 and peer is not None and peer.ident is not None \
-                    and len(messages[start].data) + MESSAGE_OVERHEAD > limit:
-                self._drop_too_large(conn_id, peer.ident, seqs[start], messages[start], limit)
-                continue  # the limit was lowered after it was queued
-            batch = messages[start:end]
-            if len(batch) == 1 and len(batch[0].data) >= DETACH_BYTES:
-                packet = wire.encode_messages(seqs[start], batch, ttls[start:end], ack, detached=True)
-                self._send(conn_id, packet, batch[0].data)
-            else:
-                self._send(conn_id, wire.encode_messages(seqs[start], batch, ttls[start:end], ack))
-            ack = 0
-        if ack:  # every packet was dropped: the ack still goes
-            self._acks_owed[conn_id] = ack
-
-    def _drop_too_large(self, conn_id: str, ident: str, seq: int, message: Message, limit: int) -> None:
-        """A message queued before the Packeter's limit was lowered below its size: an error,
-        and ``on_message_drop`` (it can never be sent)."""
-        with self._lock:
-            dropped = self._outbox.drop_in_flight(ident, seq)
-        self._report(conn_id, PacketTooLarge(len(message.data) + MESSAGE_OVERHEAD, limit))
-        self._dispatch_drops(dropped, "it no longer fits Packeter.max_packet_size")
-
-    def _run_if_idle(self, action: Callable[[], None]) -> bool:
-        run_if_idle = getattr(self.packeter.link, "_run_if_idle", None)
-        return run_if_idle is not None and run_if_idle(action)
-
-    def _send(self, conn_id: str, packet: bytes, payload: Optional[bytes] = None) -> None:
-        try:
-            if payload is None:
-                self.packeter.send_packet(conn_id, packet)
-            else:
-                self.packeter._send_detached(conn_id, packet, payload)
-        except (NoConnection, KeyError):
-            pass  # gone meanwhile: the outbox resends after reconnect
-
-    # -- link events ---------------------------------------------------------------------------
+    # -- what happens: fed to the protocol ---------------------------------------------------------
 
     def _on_connect(self, conn_id: str) -> None:
-        self._peers[conn_id] = PeerState(time.monotonic())
-        self._send(conn_id, wire.encode_ident(self.identifier, self._incarnation))
+        announced = getattr(self.packeter.link, "_peer_ident", lambda c: None)(conn_id)
+        with self._lock:
+            actions = self._protocol.link_connected(conn_id, announced, time.monotonic())
+        self._execute(actions)
 
     def _on_disconnect(self, conn_id: str) -> None:
-        peer = self._peers.pop(conn_id, None)
-        self._acks_owed.pop(conn_id, None)
-        if peer is None or peer.ident is None:
-            return
-        ident = peer.ident
-        del self._conn_by_ident[ident]
         with self._lock:
-            dropped = self._outbox.peer_disconnected(ident, time.monotonic())
-        self._dispatch_drops(dropped)
-        self.on_disconnect(conn_id, ident)
+            actions = self._protocol.link_disconnected(conn_id, time.monotonic())
+        self._execute(actions)
 
     def _on_packet_recv(self, conn_id: str, packet: bytes, payload: Optional[bytes] = None) -> None:
         """A packet; ``payload``: the detached payload of a one-message MESSAGES packet."""
-        peer = self._peers.get(conn_id)
-        if peer is None:
-            return
-        peer.last_recv = time.monotonic()
-        peer.ping_sent = None
+        protocol = self._protocol
+        lock = self._lock
+        lock.acquire()
         try:
-            kind = wire.messaging_kind(packet)
-            if payload is None:
-                self._handlers[kind](conn_id, peer, packet)
-            elif kind is wire.MessagingKind.MESSAGES:
-                self._recv_messages(conn_id, peer, packet, payload)
-            else:
-                raise WireError("%s packet with a detached payload" % kind.name)
-        except SnakeMQException as exc:
-            self._report(conn_id, exc)
+            protocol.max_packet_size = self.packeter.max_packet_size
+            actions = protocol.packet_received(conn_id, packet, payload, time.monotonic())
+        finally:
+            lock.release()
+        if actions:
+            self._execute(actions)
+
+    def _on_link_loop_pass(self) -> None:
+        with self._lock:
+            self._protocol.max_packet_size = self.packeter.max_packet_size
+            actions = self._protocol.tick(time.monotonic())
+        if actions:
+            self._execute(actions)
 
     def _on_transport_error(self, conn_id: Optional[str], error: Exception) -> None:
         self.on_error(conn_id, error)
 
+    # -- what to do: the protocol's actions, carried out ------------------------------------------
+
+    def _execute(self, actions: List[Action]) -> None:
+        """Carry out ``actions`` in order. A raising callback does not stop the rest (the
+        protocol's state already moved on); the first exception is raised at the end."""
+        first_error: Optional[BaseException] = None
+        executors = self._executors
+        for action in actions:
+            try:
+                error = executors[type(action)](action)
+            except Exception as exc:
+                error = exc
+            first_error = first_error or error
+        if first_error is not None:
+            raise first_error
+
+    def _transmit(self, action: Transmit) -> None:
+        try:
+            if action.payload is None:
+                self.packeter.send_packet(action.conn_id, action.packet)
+            else:
+                self.packeter._send_detached(action.conn_id, action.packet, action.payload)
+        except (NoConnection, KeyError):
+            pass  # gone meanwhile: the protocol resends after reconnect
+
+    def _deliver(self, action: Deliver) -> Optional[BaseException]:
+        error = _call_each(functions_of(self.on_message_recv), action.conn_id, action.ident,
+                           action.messages)
+        with self._lock:  # what the callbacks queued for the sender goes now, with the ack
+            replies = self._protocol.after_delivery(action.conn_id)
+        if replies:
+            self._execute(replies)
+        return error
+
+    def _report_sent(self, action: ReportSent) -> Optional[BaseException]:
+        self._forget_stored(action.messages)
+        return _call_each(functions_of(self.on_message_sent), action.conn_id, action.ident,
+                          [message.uuid for message in action.messages])
+
+    def _report_dropped(self, action: ReportDropped) -> None:
+        self._forget_stored([event.message for event in action.dropped])
+        for event in action.dropped:
+            self.log.info("ident=%s message %s dropped: %s", event.ident, event.message.uuid.hex(),
+                          action.reason)
+            self.on_message_drop(event.ident, event.message.uuid)
+
+    def _peer_identified(self, action: PeerIdentified) -> None:
+        self.log.info("conn=%s ident=%r connected", action.conn_id, action.ident)
+        self.on_connect(action.conn_id, action.ident)
+
+    def _peer_lost(self, action: PeerLost) -> None:
+        self.on_disconnect(action.conn_id, action.ident)
+
+    def _problem(self, action: Problem) -> None:
+        self._report(action.conn_id, action.error, action.close)
+
+    def _silent(self, action: Silent) -> None:
+        self.log.warning("conn=%s ident=%s did not answer a keepalive ping; closing",
+                         action.conn_id, action.ident)
+        self._close(action.conn_id)
+
+    def _unclaimed(self, action: Unclaimed) -> None:
+        self.log.warning("messages for ident %r have waited %.0f s: no peer with that ident is "
+                         "connected (connected idents: %s); check the peers' identifiers and "
+                         "addresses", action.ident, action.waited,
+                         ", ".join(repr(i) for i in action.connected) or "none")
+
+    def _store_ttls(self, action: StoreTtls) -> None:
+        if self._storage is not None:
+            self._storage.update_items_ttl([_StoredTtl(uuid, ttl) for uuid, ttl in action.items])
+
     def _report(self, conn_id: Optional[str], error: SnakeMQException, close: bool = False) -> None:
         """ERROR (rate-limited per connection and error type, the rest at DEBUG) and on_error."""
-        peer = self._peers.get(conn_id) if conn_id is not None else None
+        peer = self._protocol.peers.get(conn_id) if conn_id is not None else None
         left_out = self._report_limit.allow((conn_id, type(error).__name__), time.monotonic())
         self.log.log(logging.DEBUG if left_out is None else logging.ERROR, "conn=%s ident=%s %s: %s%s",
                      conn_id, peer.ident if peer else None, type(error).__name__, error,
                      ratelimit.suffix(left_out or 0))
-        self.on_error(conn_id, error)
-        if close and conn_id is not None:
-            try:
-                self.packeter.link.close(conn_id)
-            except KeyError:
-                pass
+        try:
+            self.on_error(conn_id, error)
+        finally:
+            if close and conn_id is not None:
+                self._close(conn_id)
 
-    # -- receiving -------------------------------------------------------------------------------
-
-    def _recv_ident(self, conn_id: str, peer: PeerState, packet: bytes) -> None:
-        version, ident, incarnation = wire.decode_ident(packet)
-        if peer.ident is not None:
-            return  # a repeated identification changes nothing
-        if version != wire.MESSAGING_VERSION:
-            raise_close = SnakeMQIncompatibleProtocol(
-                "remote messaging protocol version is %d, this side speaks %d"
-                % (version, wire.MESSAGING_VERSION))
-            return self._report(conn_id, raise_close, close=True)
-        announced = getattr(self.packeter.link, "_peer_ident", lambda c: None)(conn_id)
-        if (not ident or len(ident) > MAX_IDENT_LENGTH or ident.startswith("\x00")
-                or "\ufffd" in ident or (announced is not None and announced != ident)):
-            error: SnakeMQException = SnakeMQNoIdent(
-                "peer identified as %r (routing id %r); idents must be 1..%d "
-                "characters and match the routing id" % (ident[:80], announced, MAX_IDENT_LENGTH))
-            return self._report(conn_id, error, close=True)
-        if ident in self._conn_by_ident:
-            error = DuplicateIdent(ident, "on connection %s; refused connection %s"
-                                   % (self._conn_by_ident[ident], conn_id))
-            return self._report(conn_id, error, close=True)
-        peer.ident, peer.incarnation = ident, incarnation
-        self._conn_by_ident[ident] = conn_id
-        with self._lock:
-            dropped = self._outbox.peer_connected(ident, time.monotonic())
-            self._update_stored_ttls(ident)
-        self._dispatch_drops(dropped)
-        self.log.info("conn=%s ident=%r connected", conn_id, ident)
-        self.on_connect(conn_id, ident)
-
-    def _recv_messages(self, conn_id: str, peer: PeerState, packet: bytes,
-                       payload: Optional[bytes] = None) -> None:
-        if peer.ident is None:
-            raise SnakeMQNoIdent("conn %s sent messages before identifying itself" % conn_id)
-        batch = wire.decode_messages(packet, payload)
-        first_error = self._acknowledged(conn_id, peer.ident, batch.ack) if batch.ack else None
-        if batch.uuids:
-            delivery_error = self._deliver(conn_id, peer, batch)
-            first_error = first_error or delivery_error
-            last_seq = batch.first_seq + len(batch.uuids) - 1
-            if len(batch.uuids) >= ACK_AT_ONCE_COUNT or len(packet) >= ACK_AT_ONCE_BYTES \
-                    or payload is not None:
-                self._acks_owed.pop(conn_id, None)
-                self._send(conn_id, wire.encode_ack(last_seq))
-            else:
-                self._acks_owed[conn_id] = last_seq
-                if peer.ident in self._outbox.sendable:  # the callbacks replied: it goes now,
-                    self._send_sendable(peer.ident)  # with the ack, not at the end of the pass
-        if first_error is not None:
-            raise first_error
-
-    def _deliver(self, conn_id: str, peer: PeerState, batch: wire.MessagesPacket) -> Optional[BaseException]:
-        """``on_message_recv`` for each message not delivered before; returns the first
-        exception a callback raised (the rest of the batch is delivered all the same)."""
-        ident, incarnation, delivered = peer.ident, peer.incarnation, self._delivered
-        assert ident is not None
-        skip = max(0, delivered.last_seq(ident, incarnation) + 1 - batch.first_seq)  # resent ones
-        if skip >= len(batch.uuids):
-            return None
-        delivered.record(ident, incarnation, batch.first_seq + len(batch.uuids) - 1)
-        flags = batch.flags[skip:]
-        messages: Iterable[Message] = map(received_message, batch.datas[skip:], batch.ttls[skip:],
-                                          flags, batch.uuids[skip:])
-        if any(map(FLAG_PERSISTENT.__and__, flags)):  # a restarted sender resends these
-            messages = (m for m in messages if not m.flags & FLAG_PERSISTENT
-                        or delivered.first_time_persistent(m.uuid))
-        return _call_each(functions_of(self.on_message_recv), conn_id, ident, messages)
-
-    def _recv_ack(self, conn_id: str, peer: PeerState, packet: bytes) -> None:
-        upto_seq = wire.decode_ack(packet)
-        if peer.ident is None:
-            raise SnakeMQNoIdent("conn %s acknowledged before identifying itself" % conn_id)
-        first_error = self._acknowledged(conn_id, peer.ident, upto_seq)
-        if first_error is not None:
-            raise first_error
-
-    def _acknowledged(self, conn_id: str, ident: str, upto_seq: int) -> Optional[BaseException]:
-        """Messages up to ``upto_seq`` are sent: ``on_message_sent`` for each (the first
-        exception a callback raised is returned, for the caller to raise when done)."""
-        with self._lock:
-            sent = self._outbox.acknowledge(ident, upto_seq)
-        if not sent:
-            return None
-        self._forget_stored(sent)
-        return _call_each(functions_of(self.on_message_sent), conn_id, ident,
-                          [message.uuid for message in sent])
-
-    # -- the loop pass -----------------------------------------------------------------------------
-
-    def _on_link_loop_pass(self) -> None:
-        now = time.monotonic()
-        self._manage_pings(now)
-        dropped = self._flush(now)  # carries the acks we owe to peers we send to
-        owed, self._acks_owed = self._acks_owed, {}
-        for conn_id, upto in owed.items():
-            self._send(conn_id, wire.encode_ack(upto))
-        self._dispatch_drops(dropped)
-
-    def _manage_pings(self, now: float) -> None:
-        if self.keepalive_interval is None or now < self._pings_due:
-            return
-        self._pings_due = now + HOUSEKEEPING_INTERVAL  # a scan of every peer: not on every pass
-        for conn_id, peer in list(self._peers.items()):
-            if now - peer.last_recv < self.keepalive_interval:
-                continue
-            if peer.ping_sent is None:
-                peer.ping_sent = now
-                self._send(conn_id, wire.PING_PACKET)
-            elif now - peer.ping_sent > self.keepalive_wait:
-                self.log.warning("conn=%s ident=%s did not answer a keepalive ping; closing",
-                                 conn_id, peer.ident)
-                self.packeter.link.close(conn_id)
-
-    def _dispatch_drops(self, dropped: List[MessageDropped], why: str = "its TTL ran out") -> None:
-        if not dropped:
-            return
-        self._forget_stored([event.message for event in dropped])
-        for event in dropped:
-            self.log.info("ident=%s message %s dropped: %s", event.ident, event.message.uuid.hex(), why)
-            self.on_message_drop(event.ident, event.message.uuid)
-
-    # -- storage --------------------------------------------------------------------------------------
+    def _close(self, conn_id: str) -> None:
+        try:
+            self.packeter.link.close(conn_id)
+        except KeyError:
+            pass  # already gone
 
     def _forget_stored(self, messages: List[Message]) -> None:
         if self._storage is None:
@@ -426,15 +282,6 @@ class Messaging:
         if stored:
             with write_batch(self._storage):
                 self._storage.delete_items(stored)
-
-    def _update_stored_ttls(self, ident: str) -> None:
-        if self._storage is None:
-            return
-        queue = self._outbox.queues.get(ident)
-        updated = [_StoredTtl(e.message.uuid, e.ttl) for e in queue.pending
-                   if e.seq >= 0 and e.ttl is not None and e.message.flags & FLAG_PERSISTENT] if queue else []
-        if updated:
-            self._storage.update_items_ttl(updated)
 
 
 class _StoredTtl:
@@ -467,33 +314,6 @@ def _call_each(functions: List[Callable[..., Any]], conn_id: str, ident: str,
             except Exception as exc:
                 first_error = first_error or exc
     return first_error
-
-
-def _batch(seqs: List[int], messages: List[Message], max_bytes: int) -> List[Tuple[int, int]]:
-    """Group taken messages into MESSAGES packets, as ``(start, end)`` index ranges:
-    consecutive seqs, at most BATCH_COUNT messages and ``max_bytes`` per packet (the
-    Packeter's limit may be lower than BATCH_BYTES); a message too large to share a
-    packet travels alone."""
-    count = len(seqs)
-    if count == 1:
-        return [(0, 1)]
-    budget = max_bytes - PACKET_HEADER_BYTES
-    sizes = [len(message.data) + MESSAGE_HEADER_BYTES for message in messages]
-    if seqs[-1] - seqs[0] == count - 1:  # no gaps (the usual case)
-        starts = range(0, count, BATCH_COUNT)
-        if all(sum(sizes[start:start + BATCH_COUNT]) <= budget for start in starts):
-            return [(start, min(start + BATCH_COUNT, count)) for start in starts]
-    packets: List[Tuple[int, int]] = []
-    first = size = 0
-    for index in range(count):
-        if index > first and (seqs[index] != seqs[index - 1] + 1 or index - first >= BATCH_COUNT
-                              or size + sizes[index] > budget):
-            packets.append((first, index))
-            first, size = index, 0
-        size += sizes[index]
-    if count:
-        packets.append((first, count))
-    return packets
 
 
 class ReceiveHook:

@@ -5,7 +5,8 @@ snakemq compatibility: code that inspects ``messaging.queues_manager.get_queue(i
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+import threading
+from typing import Any, Callable, Dict, List, Optional
 
 from ._core.outbox import Outbox, PeerQueue
 from .callbacks import Callback
@@ -45,10 +46,14 @@ class Queue:
 class QueuesManager:
     """The outbox seen as snakemq's per-ident queues."""
 
-    def __init__(self, storage: Any, outbox: Outbox, lock: Any) -> None:
+    def __init__(self, storage: Any, outbox: Optional[Outbox] = None, lock: Any = None,
+                 collect: Optional[Callable[[], None]] = None) -> None:
+        """``QueuesManager(storage)`` as in snakemq makes an empty, unattached manager;
+        Messaging passes its outbox, its lock and how to forget empty queues."""
         self.storage = storage
-        self._outbox = outbox
-        self._lock = lock
+        self._outbox = outbox if outbox is not None else Outbox()
+        self._lock = lock if lock is not None else threading.Lock()
+        self._collect = collect
         self.on_item_drop = Callback()  #: ``func(queue_name, item_uuid)``
 
     @property
@@ -67,8 +72,11 @@ class QueuesManager:
     def cleanup(self) -> None:
         """Forget queues that are empty and whose ident is not connected (as snakemq)."""
         with self._lock:
-            for name in list(self._outbox.queues):
-                self._outbox.forget_empty(name)
+            if self._collect is not None:
+                self._collect()
+            else:
+                for name in list(self._outbox.queues):
+                    self._outbox.forget_empty(name)
 
     def collect_garbage(self) -> None:
         """snakemq's periodic housekeeping hook: here, ``cleanup()`` (expired messages are

@@ -16,6 +16,12 @@ Theory of operation (times are float seconds on a monotonic clock, passed in):
   already has.
 - Rule 4, window: at most ``window`` messages (and ``window_bytes``) are in
   flight per destination, so a slow or absent peer never fills ZeroMQ queues.
+- Rule 5, streams: each queue numbers its messages in a stream of its own, named by
+  its ``epoch`` (unique within the Outbox). A queue that is forgotten and made again
+  gets a new epoch, so sequence numbers never restart within a stream a receiver
+  may remember (see ``_core.delivered``). ``acked_upto`` is how far the queue has
+  processed acks, and ``restored`` counts messages restored from storage that are
+  neither acknowledged nor dropped: both are reported to the receiver.
 Representation: a message pushed while its destination is connected is kept bare
 (``fresh``) until it is sent; only messages that need ttl bookkeeping (pushed while
 away, or put back by a disconnect) get an ``Entry``. A burst of sends then costs one
@@ -47,10 +53,11 @@ class Entry:
     is connected stays bare until it is sent (no allocation, no garbage collector work).
     """
 
-    __slots__ = ("message", "ttl", "charged_at", "seq", "deadline")
+    __slots__ = ("message", "ttl", "charged_at", "seq", "deadline", "restored")
 
     def __init__(self, message: Any, ttl: Optional[float], now: float, seq: int = 0) -> None:
         self.message = message
+        self.restored = False  #: loaded from storage by a restarted sender
         self.ttl = ttl  #: remaining seconds as of ``charged_at`` (None: never expires)
         self.charged_at = now
         self.seq = seq  #: 0 = not sent yet; -1 = dropped
@@ -89,8 +96,11 @@ class PeerQueue:
     bare messages and the Entries of resent ones, ``inflight_seqs`` their sequence numbers.
     """
 
-    def __init__(self, ident: str, now: float) -> None:
+    def __init__(self, ident: str, now: float, epoch: int = 1) -> None:
         self.ident = ident
+        self.epoch = epoch  #: names this queue's stream of sequence numbers
+        self.acked_upto = 0  #: acks processed up to this sequence number
+        self.restored = 0  #: restored messages neither acknowledged nor dropped
         self.pending: Deque[Entry] = collections.deque()
         self.fresh: Deque[Any] = collections.deque()
         self.inflight: Deque[Any] = collections.deque()
@@ -138,13 +148,15 @@ class Outbox:
         self.window = window
         self.window_bytes = window_bytes
         self.queues: Dict[str, PeerQueue] = {}
+        self.epochs = 0  #: epochs handed out so far
         #: connected idents with messages waiting to be sent (the only ones a flush visits)
         self.sendable: Set[str] = set()
 
     def queue(self, ident: str, now: float) -> PeerQueue:
         queue = self.queues.get(ident)
         if queue is None:
-            queue = self.queues[ident] = PeerQueue(ident, now)
+            self.epochs += 1
+            queue = self.queues[ident] = PeerQueue(ident, now, self.epochs)
         return queue
 
     def push(self, ident: str, message: Any, now: float) -> List[MessageDropped]:
@@ -167,6 +179,39 @@ class Outbox:
         queue.pending.append(entry)
         heapq.heappush(queue.expiry, entry)
         return []
+
+    def restore(self, ident: str, message: Any, now: float) -> List[MessageDropped]:
+        """Queue ``message`` loaded from storage by a restarted sender (its destination is
+        away: nothing is connected yet). Counted in ``restored`` until acked or dropped."""
+        queue = self.queue(ident, now)
+        if queue.away_since is None:
+            raise ValueError("restore() is for a destination that is not connected")
+        dropped = self.push(ident, message, now)
+        if not dropped:
+            queue.pending[-1].restored = True
+            queue.restored += 1
+        return dropped
+
+    def resume(self, ident: str, delivered: Optional[int]) -> List[Any]:
+        """The receiver knows this queue's stream and delivered up to ``delivered`` (None: it
+        does not know the stream, so everything unacknowledged goes again). Returns the
+        messages now known sent; call before ``peer_connected``."""
+        queue = self.queues.get(ident)
+        if queue is None or delivered is None:
+            return []
+        delivered = min(delivered, queue.next_seq - 1)
+        queue.acked_upto = max(queue.acked_upto, delivered)
+        sent = []
+        pending = queue.pending
+        while pending and pending[0].seq != 0 and pending[0].seq <= delivered:
+            entry = pending.popleft()
+            if entry.seq < 0:
+                queue.dropped_in_pending -= 1
+                continue
+            entry.seq = -1  # (no longer queued: an expiry heap still holding it skips it)
+            queue.restored -= entry.restored
+            sent.append(entry.message)
+        return sent
 
     def peer_connected(self, ident: str, now: float) -> List[MessageDropped]:
         """Charge the absence to every queued ttl and drop what ran out (snakemq's order)."""
@@ -321,6 +366,7 @@ class Outbox:
         del queue.inflight_seqs[index]
         if type(item) is Entry:
             queue.inflight_entries -= 1
+            queue.restored -= item.restored
             item.seq = -1
         message = _message_of(item)
         queue.inflight_bytes -= len(message.data)
@@ -329,7 +375,11 @@ class Outbox:
     def acknowledge(self, ident: str, upto_seq: int) -> List[Any]:
         """The peer has every message up to ``upto_seq``: returns those messages, now sent."""
         queue = self.queues.get(ident)
-        if queue is None or not queue.inflight_seqs or queue.inflight_seqs[0] > upto_seq:
+        if queue is None:
+            return []
+        if upto_seq > queue.acked_upto:
+            queue.acked_upto = min(upto_seq, queue.next_seq - 1)
+        if not queue.inflight_seqs or queue.inflight_seqs[0] > upto_seq:
             return []
         seqs = queue.inflight_seqs
         count = min(upto_seq - seqs[0] + 1, len(seqs))  # if the seqs are consecutive
@@ -340,7 +390,9 @@ class Outbox:
         for _ in range(count):
             pop_seq()
         if queue.inflight_entries:  # resent messages: unwrap their Entries
-            queue.inflight_entries -= sum(1 for item in sent if type(item) is Entry)
+            entries = [item for item in sent if type(item) is Entry]
+            queue.inflight_entries -= len(entries)
+            queue.restored -= sum(entry.restored for entry in entries)
             sent = list(map(_message_of, sent))
         queue.inflight_bytes -= sum(map(len, [message.data for message in sent]))
         return sent
@@ -360,6 +412,7 @@ class Outbox:
             entry = heapq.heappop(heap)
             if entry.seq >= 0:
                 entry.seq = -1
+                queue.restored -= entry.restored
                 queue.dropped_in_pending += 1
                 dropped.append(MessageDropped(queue.ident, entry.message))
         self._compact(queue)

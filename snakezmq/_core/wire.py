@@ -16,7 +16,7 @@ from ..exceptions import WireError
 
 MAGIC = "SZMQ"
 LINK_VERSION = 1
-MESSAGING_VERSION = 1
+MESSAGING_VERSION = 2
 NONCE_BYTES = 8
 MAX_HEADER_BYTES = 1 << 20
 UINT32_MAX = 0xFFFFFFFF
@@ -42,6 +42,7 @@ class MessagingKind(enum.IntEnum):
     ACK = 0x03
     PING = 0x04
     PONG = 0x05
+    RESUME = 0x06
 
 
 class LinkFrame(NamedTuple):
@@ -146,9 +147,40 @@ def encode_ident(ident: str, incarnation: bytes) -> bytes:
     return bytes([MessagingKind.IDENT]) + packed
 
 
-def encode_ack(upto_seq: int) -> bytes:
-    packed: bytes = msgpack.packb([upto_seq])
+def encode_ack(upto_seq: int, confirmed: int = 0, restoring: bool = False) -> bytes:
+    """ACK of the peer's messages up to ``upto_seq``, with this side's confirmation
+    (acks processed up to ``confirmed``; ``restoring``: messages restored from storage left)."""
+    packed: bytes = msgpack.packb([upto_seq, confirmed, restoring])
     return bytes([MessagingKind.ACK]) + packed
+
+
+class Resume(NamedTuple):
+    """A RESUME packet: what the sender knows of the receiver's stream to it, and its own."""
+    known: Optional[Tuple[bytes, int]]  #: the peer's stream (incarnation, epoch) we have a record of
+    delivered: int  #: ... and how far we delivered it
+    epoch: int  #: our stream to the peer
+    confirmed: int
+    restoring: bool
+
+
+def encode_resume(resume: Resume) -> bytes:
+    incarnation, epoch = resume.known if resume.known is not None else (None, 0)
+    packed: bytes = msgpack.packb([incarnation, epoch, resume.delivered, resume.epoch,
+                                   resume.confirmed, resume.restoring], use_bin_type=True)
+    return bytes([MessagingKind.RESUME]) + packed
+
+
+def decode_resume(packet: bytes) -> Resume:
+    fields = _unpack_fields(packet[1:], "RESUME")
+    if len(fields) < 6:
+        raise WireError("RESUME: expected 6 fields, got %d" % len(fields))
+    incarnation, known_epoch, delivered, epoch, confirmed, restoring = fields[:6]
+    if not (incarnation is None or _is_nonce(incarnation)) or not all(
+            _is_uint(value) for value in (known_epoch, delivered, epoch, confirmed)) \
+            or type(restoring) is not bool:
+        raise WireError("RESUME: invalid fields")
+    known = None if incarnation is None else (incarnation, known_epoch)
+    return Resume(known, delivered, epoch, confirmed, restoring)
 
 
 PING_PACKET = bytes([MessagingKind.PING])
@@ -156,9 +188,11 @@ PONG_PACKET = bytes([MessagingKind.PONG])
 
 
 def encode_messages(first_seq: int, messages: Sequence[Any], wire_ttls: Sequence[Optional[int]],
-                    ack: int = 0, detached: bool = False) -> bytes:
+                    ack: int = 0, detached: bool = False, confirmed: int = 0,
+                    restoring: bool = False) -> bytes:
     """A MESSAGES packet: ``messages`` (with ``uuid``, ``flags``, ``data``) numbered from
-    ``first_seq``, their wire ttls (int or None), and a piggybacked ACK (0: none).
+    ``first_seq``, their wire ttls (int or None), a piggybacked ACK (0: none) and the
+    sender's confirmation (see ``encode_ack``).
 
     ``detached``: the packet leaves out the payload of its one message, which travels
     as a frame of its own (a large message is then never copied into the packet).
@@ -171,7 +205,7 @@ def encode_messages(first_seq: int, messages: Sequence[Any], wire_ttls: Sequence
         datas = [message.data for message in messages]
         columns = [[message.uuid for message in messages], wire_ttls,
                    [message.flags for message in messages], [len(data) for data in datas]]
-    packed = msgpack.packb([first_seq, ack, *columns], use_bin_type=True)
+    packed = msgpack.packb([first_seq, ack, *columns, confirmed, restoring], use_bin_type=True)
     if detached:
         if len(messages) != 1:
             raise ValueError("only a packet of one message can have its payload detached")
@@ -202,12 +236,13 @@ def decode_ident(packet: bytes) -> Tuple[int, str, bytes]:
     return version, ident, incarnation
 
 
-def decode_ack(packet: bytes) -> int:
+def decode_ack(packet: bytes) -> Tuple[int, int, bool]:
+    """``(upto_seq, confirmed, restoring)`` of an ACK packet."""
     fields = _unpack_fields(packet[1:], "ACK")
-    if len(fields) < 1 or not _is_uint(fields[0]):
+    if len(fields) < 3 or not _is_uint(fields[0]) or not _is_uint(fields[1]) \
+            or type(fields[2]) is not bool:
         raise WireError("ACK: invalid fields")
-    upto_seq: int = fields[0]
-    return upto_seq
+    return fields[0], fields[1], fields[2]
 
 
 class MessagesPacket(NamedTuple):
@@ -218,6 +253,8 @@ class MessagesPacket(NamedTuple):
     ttls: List[Optional[int]]
     flags: List[int]
     datas: List[bytes]
+    confirmed: int = 0
+    restoring: bool = False
 
     def messages(self) -> List[WireMessage]:
         return [WireMessage(self.first_seq + index, *fields)
@@ -246,9 +283,10 @@ def decode_messages(packet: bytes, detached: Optional[bytes] = None) -> Messages
     if header_length > len(packet) - start or header_length > MAX_HEADER_BYTES:
         raise WireError("MESSAGES: header length %d exceeds the packet" % header_length)
     header = _unpack_fields(memoryview(packet)[start:start + header_length], "MESSAGES")
-    if len(header) < 6 or not _is_uint(header[0]) or not _is_uint(header[1]):
+    if len(header) < 8 or not _is_uint(header[0]) or not _is_uint(header[1]) \
+            or not _is_uint(header[6]) or type(header[7]) is not bool:
         raise WireError("MESSAGES: invalid sequence header")
-    first_seq, ack, uuids, ttls, flags, lengths = header[:6]
+    first_seq, ack, uuids, ttls, flags, lengths, confirmed, restoring = header[:8]
     if not (type(uuids) is list and type(ttls) is list and type(flags) is list and type(lengths) is list):
         raise WireError("MESSAGES: columns must be arrays")
     count = len(uuids)
@@ -261,7 +299,8 @@ def decode_messages(packet: bytes, detached: Optional[bytes] = None) -> Messages
         packet, offset = detached, 0
     if count == 1:  # request/response: the same checks, without the column passes' overhead
         _check_one(uuids[0], ttls[0], flags[0], lengths[0], len(packet) - offset)
-        return MessagesPacket(first_seq, ack, uuids, ttls, flags, [packet[offset:] if offset else packet])
+        return MessagesPacket(first_seq, ack, uuids, ttls, flags, [packet[offset:] if offset else packet],
+                              confirmed, restoring)
     if count and not (set(map(type, uuids)) <= _BYTES and min(map(len, uuids)) > 0
                       and max(map(len, uuids)) <= 16):
         raise WireError("MESSAGES: invalid uuid")
@@ -274,7 +313,7 @@ def decode_messages(packet: bytes, detached: Optional[bytes] = None) -> Messages
                         % (sum(lengths), len(packet) - offset))
     ends = list(itertools.accumulate(lengths, initial=offset))
     datas = [packet[begin:end] for begin, end in zip(ends, ends[1:])]
-    return MessagesPacket(first_seq, ack, uuids, ttls, flags, datas)
+    return MessagesPacket(first_seq, ack, uuids, ttls, flags, datas, confirmed, restoring)
 
 
 def _check_one(uuid: Any, ttl: Any, flags: Any, length: Any, payload_size: int) -> None:

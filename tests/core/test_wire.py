@@ -60,8 +60,10 @@ def encode(first_seq, items, ack=0):
     return wire.encode_messages(first_seq, [m for m, _ in items], [ttl for _, ttl in items], ack)
 
 
+RESUME = wire.Resume((NONCE, 3), 41, 7, 40, True)
 VALID_PACKETS = [wire.encode_ident("alice", NONCE), encode(3, WIRE_MESSAGES, ack=9),
-                 wire.encode_ack(7), wire.PING_PACKET, wire.PONG_PACKET]  # in MessagingKind order
+                 wire.encode_ack(7, 5, True), wire.PING_PACKET, wire.PONG_PACKET,
+                 wire.encode_resume(RESUME)]  # in MessagingKind order
 
 
 # -- round trips ----------------------------------------------------------------------------------
@@ -111,7 +113,18 @@ def test_ident_round_trip(ident):
 
 @pytest.mark.parametrize("seq", [0, 1, 2 ** 32, 2 ** 63 - 1])
 def test_ack_round_trip(seq):
-    assert wire.decode_ack(wire.encode_ack(seq)) == seq
+    assert wire.decode_ack(wire.encode_ack(seq, seq // 2, True)) == (seq, seq // 2, True)
+
+
+@pytest.mark.parametrize("resume", [RESUME, wire.Resume(None, 0, 1, 0, False)], ids=["known", "unknown"])
+def test_resume_round_trip(resume):
+    assert wire.decode_resume(wire.encode_resume(resume)) == resume
+
+
+def test_messages_carry_the_confirmation():
+    packet = wire.encode_messages(3, [WIRE_MESSAGES[0][0]], [5], ack=2, confirmed=9, restoring=True)
+    decoded = wire.decode_messages(packet)
+    assert (decoded.confirmed, decoded.restoring) == (9, True)
 
 
 @pytest.mark.parametrize("items", [WIRE_MESSAGES, WIRE_MESSAGES[1:2], []], ids=["several", "one", "none"])
@@ -213,13 +226,13 @@ UUID = b"u" * 16
 
 def column_packet(uuid=UUID, ttl=None, flags=0, length=0, payload=b""):
     """A one-message MESSAGES packet with the given (possibly invalid) column values."""
-    return messages_packet([1, 0, [uuid], [ttl], [flags], [length]], payload)
+    return messages_packet([1, 0, [uuid], [ttl], [flags], [length], 0, False], payload)
 
 
 BAD_PACKETS = {
     "kind: empty packet": (wire.messaging_kind, b""),
     "kind: unknown 0x00": (wire.messaging_kind, b"\x00"),
-    "kind: unknown 0x06": (wire.messaging_kind, b"\x06"),
+    "kind: unknown 0x07": (wire.messaging_kind, b"\x07"),
     "ident: no fields": (wire.decode_ident, b"\x01"),
     "ident: not an array": (wire.decode_ident, raw(1, "alice")),
     "ident: too few fields": (wire.decode_ident, raw(1, [1, "alice"])),
@@ -235,6 +248,14 @@ BAD_PACKETS = {
     "ack: negative seq": (wire.decode_ack, raw(3, [-5])),
     "ack: seq is a bool": (wire.decode_ack, raw(3, [True])),
     "ack: truncated": (wire.decode_ack, raw(3, [2 ** 40])[:-2]),
+    "ack: no confirmation": (wire.decode_ack, raw(3, [5])),
+    "ack: negative confirmation": (wire.decode_ack, raw(3, [5, -1, False])),
+    "ack: restoring not a bool": (wire.decode_ack, raw(3, [5, 1, 0])),
+    "resume: too few fields": (wire.decode_resume, raw(6, [None, 0, 0, 1, 0])),
+    "resume: incarnation wrong length": (wire.decode_resume, raw(6, [NONCE[:3], 1, 0, 1, 0, False])),
+    "resume: negative delivered": (wire.decode_resume, raw(6, [NONCE, 1, -1, 1, 0, False])),
+    "resume: epoch not an int": (wire.decode_resume, raw(6, [None, 0, 0, "1", 0, False])),
+    "resume: restoring not a bool": (wire.decode_resume, raw(6, [None, 0, 0, 1, 0, None])),
     "messages: empty packet": (wire.decode_messages, b""),
     "messages: truncated header length": (wire.decode_messages, b"\x02\x00\x00"),
     "messages: header length beyond packet": (wire.decode_messages, b"\x02\x00\x00\x00\x09\x92\x01\x00"),
@@ -245,11 +266,15 @@ BAD_PACKETS = {
     "messages: truncated header msgpack": (wire.decode_messages, b"\x02\x00\x00\x00\x02\x92\x01"),
     "messages: header not an array": (wire.decode_messages, messages_packet({"n": 0})),
     "messages: header too short": (wire.decode_messages, messages_packet([1, 0, [], [], []])),
-    "messages: seq not an int": (wire.decode_messages, messages_packet(["1", 0, [], [], [], []])),
-    "messages: negative ack": (wire.decode_messages, messages_packet([1, -1, [], [], [], []])),
-    "messages: column not an array": (wire.decode_messages, messages_packet([1, 0, UUID, [None], [0], [0]])),
+    "messages: seq not an int": (wire.decode_messages, messages_packet(["1", 0, [], [], [], [], 0, False])),
+    "messages: negative ack": (wire.decode_messages, messages_packet([1, -1, [], [], [], [], 0, False])),
+    "messages: no confirmation": (wire.decode_messages, messages_packet([1, 0, [], [], [], []])),
+    "messages: negative confirmation": (wire.decode_messages, messages_packet([1, 0, [], [], [], [], -1, False])),
+    "messages: restoring not a bool": (wire.decode_messages, messages_packet([1, 0, [], [], [], [], 0, 1])),
+    "messages: column not an array": (
+        wire.decode_messages, messages_packet([1, 0, UUID, [None], [0], [0], 0, False])),
     "messages: columns of different lengths": (
-        wire.decode_messages, messages_packet([1, 0, [UUID, UUID], [None], [0], [0]])),
+        wire.decode_messages, messages_packet([1, 0, [UUID, UUID], [None], [0], [0], 0, False])),
     "messages: uuid too long": (wire.decode_messages, column_packet(uuid=b"u" * 17)),
     "messages: uuid empty": (wire.decode_messages, column_packet(uuid=b"")),
     "messages: uuid as str": (wire.decode_messages, column_packet(uuid="u")),
@@ -263,7 +288,7 @@ BAD_PACKETS = {
     "messages: length beyond payload": (wire.decode_messages, column_packet(length=5, payload=b"abc")),
     "messages: trailing bytes": (wire.decode_messages, column_packet(length=1, payload=b"abc")),
     "messages: trailing bytes, no messages": (
-        wire.decode_messages, messages_packet([1, 0, [], [], [], []], b"x")),
+        wire.decode_messages, messages_packet([1, 0, [], [], [], [], 0, False], b"x")),
     "messages: deep nesting": (wire.decode_messages, framed(deep(100000))),
 }
 
@@ -286,7 +311,8 @@ scalars = (st.none() | st.booleans() | st.integers(-2 ** 63, 2 ** 64 - 1) | st.t
            | st.binary(max_size=17))
 field_arrays = st.lists(scalars | st.lists(scalars, max_size=2), max_size=8)  # msgpack-shaped headers
 mutations = st.binary(min_size=3, max_size=12)  # (operation, position, byte) triples
-DECODERS = [wire.messaging_kind, wire.decode_ident, wire.decode_ack, wire.decode_messages]
+DECODERS = [wire.messaging_kind, wire.decode_ident, wire.decode_ack, wire.decode_messages,
+            wire.decode_resume]
 
 
 def decodes_or_wire_error(frames=None, packet=None):

@@ -22,7 +22,7 @@ from typing import Any, Iterable, List
 import pytest
 
 import snakezmq._core.connector as connector_state
-import snakezmq.messaging
+import snakezmq._core.protocol
 from snakezmq.exceptions import DuplicateIdent
 from snakezmq.message import Message
 
@@ -110,7 +110,7 @@ def test_unreachable_warning_stops_once_connected(links, caplog, short_unreachab
 
 @pytest.fixture
 def short_unclaimed(monkeypatch):
-    monkeypatch.setattr(snakezmq.messaging, "UNCLAIMED_GRACE", GRACE)
+    monkeypatch.setattr(snakezmq._core.protocol, "UNCLAIMED_GRACE", GRACE)
 
 
 def _unclaimed(caplog: Any, ident: str) -> List[logging.LogRecord]:

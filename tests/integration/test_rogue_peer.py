@@ -62,6 +62,11 @@ def ident_packet(ident: Any, version: int = wire.MESSAGING_VERSION) -> bytes:
     return bytes([MessagingKind.IDENT]) + msgpack.packb([version, ident, nonce()], use_bin_type=True)
 
 
+def resume_packet() -> bytes:
+    """The RESUME that completes a rogue's handshake: it knows nothing of our stream."""
+    return wire.encode_resume(wire.Resume(None, 0, 1, 0, False))
+
+
 def non_utf8_ident_packet() -> bytes:
     """IDENT whose ident is a msgpack str holding bytes that are not UTF-8."""
     bad_str = b"\xa2\xff\xfe"  # fixstr of 2 bytes
@@ -406,16 +411,16 @@ BEFORE_IDENT = {
 }
 
 AFTER_IDENT = {
-    "MESSAGES header length beyond the packet": ([raw_messages([1, 0, [], [], [], []], length=1 << 30)], WireError),
+    "MESSAGES header length beyond the packet": ([raw_messages([1, 0, [], [], [], [], 0, False], length=1 << 30)], WireError),
     "MESSAGES truncated header length": ([b"\x02\x00\x01"], WireError),
-    "MESSAGES announcing 1000 messages": ([raw_messages([1, 0, [b"u" * 16] * 1000, [None], [0], [0]])], WireError),
-    "MESSAGES length beyond the payload": ([raw_messages([1, 0, [b"u" * 16], [None], [0], [500]], b"x")],
+    "MESSAGES announcing 1000 messages": ([raw_messages([1, 0, [b"u" * 16] * 1000, [None], [0], [0], 0, False])], WireError),
+    "MESSAGES length beyond the payload": ([raw_messages([1, 0, [b"u" * 16], [None], [0], [500], 0, False], b"x")],
                                            WireError),
     "MESSAGES with trailing bytes": ([messages_packet() + b"trailing"], WireError),
-    "MESSAGES with a 17-byte uuid": ([raw_messages([1, 0, [b"u" * 17], [None], [0], [1]], b"x")], WireError),
-    "ACK not an integer": ([b"\x03" + msgpack.packb(["many"])], WireError),
+    "MESSAGES with a 17-byte uuid": ([raw_messages([1, 0, [b"u" * 17], [None], [0], [1], 0, False], b"x")], WireError),
+    "ACK not an integer": ([b"\x03" + msgpack.packb(["many", 0, False])], WireError),
     # (packet, payload): DATA with a detached payload frame
-    "detached payload on an ACK": ([(b"\x03" + msgpack.packb([1]), b"payload")], WireError),
+    "detached payload on an ACK": ([(wire.encode_ack(1), b"payload")], WireError),
     "detached payload shorter than announced": (
         [(wire.encode_messages(1, [Message(b"abc")], [None], detached=True), b"ab")], WireError),
 }
@@ -436,6 +441,7 @@ def test_listener_reports_bad_packet_before_ident(site, zctx, caplog, packets, e
 def test_listener_reports_bad_packet_after_ident(site, zctx, caplog, packets, error_type):
     rogue, conn_id = site.rogue_session(zctx)
     rogue.send(DATA, ident_packet("rogue"))
+    rogue.send(DATA, resume_packet())
     site.links.pump(lambda: site.events.connected("rogue"), what="the rogue to identify")
     caplog.clear()
     for packet in packets:
@@ -639,7 +645,8 @@ CONNECTOR_PACKETS = {
     "empty IDENT": ([ident_packet("")], SnakeMQNoIdent, True),
     "51-character IDENT": ([ident_packet("r" * 51)], SnakeMQNoIdent, True),
     "IDENT of the connected legit peer": ([ident_packet("peer")], DuplicateIdent, True),
-    "bad MESSAGES after IDENT": ([ident_packet("rogue"), raw_messages([1, 5, [b"u"], [], [], []])], WireError, False),
+    "bad MESSAGES after IDENT": ([ident_packet("rogue"), resume_packet(),
+                                  raw_messages([1, 5, [b"u"], [], [], [], 0, False])], WireError, False),
 }
 
 
@@ -683,6 +690,7 @@ def _oversized_to_listener(links, zctx, limit=PACKET_LIMIT, size=20 * PACKET_LIM
     site = Site(links, packet_limit=limit)
     rogue, conn_id = site.rogue_session(zctx)
     rogue.send(DATA, ident_packet("rogue"))
+    rogue.send(DATA, resume_packet())
     links.pump(lambda: site.events.connected("rogue"), what="the rogue to identify")
     rogue.send(DATA, messages_packet(b"x" * size))
     return site, conn_id
@@ -723,6 +731,7 @@ def _oversized_to_connector(links, zctx, limit=PACKET_LIMIT, size=20 * PACKET_LI
     victim = Victim(links, zctx, packet_limit=limit)
     rid, conn_id = victim.session()
     victim.rogue.send(rid, DATA, ident_packet("rogue"))
+    victim.rogue.send(rid, DATA, resume_packet())
     links.pump(lambda: victim.events.connected("rogue"), what="the rogue to identify")
     victim.rogue.send(rid, DATA, messages_packet(b"x" * size))
     return victim, conn_id
@@ -755,6 +764,7 @@ def test_listener_says_nothing_about_the_limit_when_a_peer_hangs_up(site, zctx, 
     """A peer that closes its connection (or whose process dies) is a plain disconnect."""
     rogue, conn_id = site.rogue_session(zctx)
     rogue.send(DATA, ident_packet("rogue"))
+    rogue.send(DATA, resume_packet())
     site.links.pump(lambda: site.events.connected("rogue"), what="the rogue to identify")
     rogue.send(DATA, messages_packet(b"x" * 1000))  # traffic just before, like a sender that dies
     rogue.sock.close(linger=0)
@@ -766,6 +776,7 @@ def test_listener_says_nothing_about_the_limit_when_a_peer_hangs_up(site, zctx, 
 def test_connector_says_nothing_about_the_limit_when_the_listener_hangs_up(victim, caplog):
     rid, conn_id = victim.session()
     victim.rogue.send(rid, DATA, ident_packet("rogue"))
+    victim.rogue.send(rid, DATA, resume_packet())
     victim.links.pump(lambda: victim.events.connected("rogue"), what="the rogue to identify")
     victim.rogue.send(rid, DATA, messages_packet(b"x" * 1000))
     victim.rogue.sock.close(linger=0)
@@ -920,6 +931,7 @@ def test_flood_of_bad_packets_logs_a_handful_of_lines(links, zctx):
         site = Site(links)
         rogue, conn_id = site.rogue_session(zctx)
         rogue.send(DATA, ident_packet("rogue"))
+        rogue.send(DATA, resume_packet())
         links.pump(lambda: site.events.connected("rogue"), what="the rogue to identify")
         errors = {"count": 0}
         site.server.on_error.callbacks.clear()  # the Recorder would keep every exception

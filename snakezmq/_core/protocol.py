@@ -1,0 +1,421 @@
+"""The messaging protocol as one state machine: every delivery decision, no I/O.
+
+Events in (each method is a fact: a message was queued, a link connected, a packet
+arrived, time is now T), actions out (``_core.actions``: send this, deliver that,
+report sent or dropped, close). ``next_deadline()`` says when to call ``tick``
+next. No sockets, threads, clocks or logging: times are float seconds on a
+monotonic clock, passed in. Not thread-safe: the driver holds its lock around
+every call, and never while it carries out the actions.
+
+Theory of operation (see docs/protocol.md for the packets):
+- Handshake, per connection: both sides send IDENT; on the peer's IDENT each side
+  sends RESUME, saying how far it delivered the peer's stream (``_core.delivered``)
+  and naming its own stream to the peer. A sender sends nothing to a peer before
+  that peer's RESUME: only then does it know what to resend (``Outbox.resume``).
+  The peer counts as connected (``on_connect``, TTLs stop) from its RESUME on.
+- Sending: connected queues with waiting messages are flushed at every ``tick`` in
+  MESSAGES packets (``_core.batching``), within the outbox's window.
+- Acks: a big packet (``ACK_AT_ONCE_*``) is acknowledged right after delivery; a
+  small one rides on the first packet back (a reply), else goes at the next tick.
+  Every packet a sender sends carries its confirmation (acks processed so far); a
+  sender with nothing more to send confirms within ``CONFIRM_DELAY``.
+- Timers: TTL expiry, unclaimed-queue warnings, keepalive pings and confirmations
+  each keep their next due time; ``next_deadline()`` is the earliest.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+
+from ..exceptions import (DuplicateIdent, PacketTooLarge, SnakeMQException, SnakeMQIncompatibleProtocol,
+                          SnakeMQNoIdent, WireError)
+from ..message import FLAG_PERSISTENT, received_message
+from . import batching, wire
+from .actions import (TOO_LARGE, TTL_RAN_OUT, Action, Deliver, PeerIdentified, PeerLost, Problem,
+                      ReportDropped, ReportSent, Silent, StoreTtls, Transmit, Unclaimed)
+from .delivered import DeliveredLog, StreamRecord, filter_carried, first_new
+from .outbox import Outbox
+
+MAX_IDENT_LENGTH = 50
+UNCLAIMED_GRACE = 5.0  #: warn about messages waiting this long for an ident nobody connected as
+KEEPALIVE_SCAN = 0.05  #: peers are checked for keepalive at most this often
+CONFIRM_DELAY = 0.1  #: a sender with nothing to send confirms acks this late at most
+#: a MESSAGES packet with at least this many messages (or bytes) is acknowledged as soon as it
+#: is delivered, so the sender refills its window while we work
+ACK_AT_ONCE_COUNT = 16
+ACK_AT_ONCE_BYTES = 64 * 1024
+INFINITY = float("inf")
+
+
+class Peer:
+    """One connection as the protocol sees it."""
+
+    __slots__ = ("conn_id", "announced", "ident", "incarnation", "record", "last_heard",
+                 "ping_sent", "told")
+
+    def __init__(self, conn_id: str, announced: Optional[str], now: float) -> None:
+        self.conn_id = conn_id
+        self.announced = announced  #: the ident its routing id announced (listener side)
+        self.ident: Optional[str] = None  #: set by its IDENT
+        self.incarnation = b""
+        self.record: Optional[StreamRecord] = None  #: its stream to us; set by its RESUME
+        self.last_heard = now
+        self.ping_sent: Optional[float] = None
+        self.told = (0, False)  #: the (confirmed, restoring) we last sent it
+
+
+class MessagingProtocol:
+    """All of one Messaging's peers, queues and delivery records."""
+
+    def __init__(self, identifier: str, incarnation: bytes, outbox: Optional[Outbox] = None,
+                 delivered: Optional[DeliveredLog] = None) -> None:
+        self.identifier = identifier
+        self.incarnation = incarnation
+        self.outbox = outbox if outbox is not None else Outbox()
+        self.delivered = delivered if delivered is not None else DeliveredLog()
+        self.peers: Dict[str, Peer] = {}
+        self.conn_by_ident: Dict[str, str] = {}
+        self.max_packet_size = 256 * 1024 * 1024  #: the Packeter's limit (the driver keeps it current)
+        self._keepalive_interval: Optional[float] = None
+        self.keepalive_wait = 0.5
+        self._pending: List[Action] = []  #: found by queue_message, carried out at the next tick
+        self._acks_owed: Dict[str, int] = {}  #: conn_id: highest delivered seq not acknowledged yet
+        self._confirms: Set[str] = set()  #: conn_ids owed a confirmation
+        self._expiry_due = INFINITY
+        self._unclaimed_due = INFINITY
+        self._pings_due = INFINITY
+        self._confirm_due = INFINITY
+        self._handlers: Dict[wire.MessagingKind, Callable[[Peer, bytes, Optional[bytes], float,
+                                                           List[Action]], None]] = {
+            wire.MessagingKind.IDENT: self._recv_ident,
+            wire.MessagingKind.RESUME: self._recv_resume,
+            wire.MessagingKind.MESSAGES: self._recv_messages,
+            wire.MessagingKind.ACK: self._recv_ack,
+            wire.MessagingKind.PING: self._recv_ping,
+            wire.MessagingKind.PONG: lambda peer, packet, payload, now, actions: None,
+        }
+
+    @property
+    def keepalive_interval(self) -> Optional[float]:
+        return self._keepalive_interval
+
+    @keepalive_interval.setter
+    def keepalive_interval(self, interval: Optional[float]) -> None:
+        self._keepalive_interval = interval
+        self._pings_due = -INFINITY if interval is not None else INFINITY  # (scan at the next tick)
+
+    # -- the application ---------------------------------------------------------------------
+
+    def queue_message(self, ident: str, message: Any, now: float) -> bool:
+        """Queue ``message`` for ``ident`` (from any thread, under the driver's lock).
+        Returns True if the loop must wake: something is due sooner than it planned."""
+        outbox = self.outbox
+        was_sendable = ident in outbox.sendable
+        dropped = outbox.push(ident, message, now)
+        if dropped:
+            self._pending.append(ReportDropped(dropped, TTL_RAN_OUT))
+            return True
+        queue = outbox.queues[ident]
+        if queue.away_since is None:
+            return not was_sendable  # (else the loop takes it with the ones before)
+        wake = False
+        if message.ttl is not None and now + message.ttl < self._expiry_due:
+            self._expiry_due, wake = now + message.ttl, True
+        unclaimed_due = queue.away_since + UNCLAIMED_GRACE
+        if not queue.waiting_reported and unclaimed_due < self._unclaimed_due:
+            self._unclaimed_due, wake = unclaimed_due, True
+        return wake
+
+    def restore(self, ident: str, messages: List[Any], now: float) -> None:
+        """Messages a restarted sender loaded from its storage, queued again (at start-up)."""
+        for message in messages:
+            dropped = self.outbox.restore(ident, message, now)
+            if dropped:
+                self._pending.append(ReportDropped(dropped, TTL_RAN_OUT))
+        self._expiry_due = min(self._expiry_due, self.outbox.next_deadline())
+        self._unclaimed_due = min(self._unclaimed_due, now + UNCLAIMED_GRACE)
+
+    def collect_garbage(self) -> None:
+        """Forget empty queues of idents that are not connected (snakemq's cleanup)."""
+        for ident in list(self.outbox.queues):
+            if ident not in self.conn_by_ident:  # (a peer between IDENT and RESUME keeps its stream)
+                self.outbox.forget_empty(ident)
+
+    # -- the link ------------------------------------------------------------------------------
+
+    def link_connected(self, conn_id: str, announced: Optional[str], now: float) -> List[Action]:
+        """A link session started; ``announced``: the ident its routing id claims, if any."""
+        self.peers[conn_id] = Peer(conn_id, announced, now)
+        if self._keepalive_interval is not None:
+            self._pings_due = min(self._pings_due, now + self._keepalive_interval)
+        return [Transmit(conn_id, wire.encode_ident(self.identifier, self.incarnation))]
+
+    def link_disconnected(self, conn_id: str, now: float) -> List[Action]:
+        peer = self.peers.pop(conn_id, None)
+        self._acks_owed.pop(conn_id, None)
+        self._confirms.discard(conn_id)
+        if peer is None or peer.ident is None:
+            return []
+        ident = peer.ident
+        del self.conn_by_ident[ident]
+        actions: List[Action] = []
+        queue = self.outbox.queues.get(ident)
+        if queue is not None and queue.away_since is None:
+            dropped = self.outbox.peer_disconnected(ident, now)
+            if dropped:
+                actions.append(ReportDropped(dropped, TTL_RAN_OUT))
+            self._expiry_due = min(self._expiry_due, queue.expiry[0].deadline if queue.expiry else INFINITY)
+            if len(queue):
+                self._unclaimed_due = min(self._unclaimed_due, now + UNCLAIMED_GRACE)
+        if peer.record is not None:  # (on_connect came with its RESUME)
+            self.delivered.disconnected(ident)
+            actions.append(PeerLost(conn_id, ident))
+        return actions
+
+    def packet_received(self, conn_id: str, packet: bytes, payload: Optional[bytes],
+                        now: float) -> List[Action]:
+        """A packet from ``conn_id``; ``payload``: a one-message MESSAGES packet's detached data."""
+        peer = self.peers.get(conn_id)
+        if peer is None:
+            return []
+        peer.last_heard = now
+        peer.ping_sent = None
+        actions: List[Action] = []
+        try:
+            kind = wire.messaging_kind(packet)
+            if payload is not None and kind is not wire.MessagingKind.MESSAGES:
+                raise WireError("%s packet with a detached payload" % kind.name)
+            self._handlers[kind](peer, packet, payload, now, actions)
+        except SnakeMQException as exc:
+            actions.append(Problem(conn_id, exc))
+        return actions
+
+    def after_delivery(self, conn_id: str) -> List[Action]:
+        """The driver delivered a packet's messages: what their callbacks queued for the
+        sender goes now, carrying the ack (a reply leaves right after its request)."""
+        peer = self.peers.get(conn_id)
+        actions: List[Action] = []
+        if peer is not None and peer.ident in self.outbox.sendable and conn_id in self._acks_owed:
+            self._flush(peer, actions)
+        return actions
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def tick(self, now: float) -> List[Action]:
+        """Once per loop pass: timers that are due, waiting messages, owed acks."""
+        actions, self._pending = self._pending, []
+        if now >= self._expiry_due:
+            dropped = self.outbox.expire(now)
+            self._expiry_due = self.outbox.next_deadline()
+            if dropped:
+                actions.append(ReportDropped(dropped, TTL_RAN_OUT))
+        if now >= self._unclaimed_due:
+            self._report_unclaimed(now, actions)
+        if now >= self._pings_due:
+            self._keepalive(now, actions)
+        for ident in list(self.outbox.sendable):  # connected, with messages waiting
+            conn_id = self.conn_by_ident.get(ident)
+            if conn_id is not None:
+                self._flush(self.peers[conn_id], actions)
+        if self._acks_owed:
+            owed, self._acks_owed = self._acks_owed, {}
+            for conn_id, upto in owed.items():
+                self._send_ack(self.peers[conn_id], upto, actions)
+        if self._confirms and now >= self._confirm_due:
+            for conn_id in list(self._confirms):
+                peer = self.peers[conn_id]
+                self._send_ack(peer, peer.record.delivered if peer.record else 0, actions)
+        return actions
+
+    def next_deadline(self) -> float:
+        """When ``tick`` has something to do next, on its own (INFINITY: nothing)."""
+        return min(self._expiry_due, self._unclaimed_due, self._pings_due,
+                   self._confirm_due if self._confirms else INFINITY)
+
+    def _report_unclaimed(self, now: float, actions: List[Action]) -> None:
+        connected = sorted(self.conn_by_ident)
+        for ident in self.outbox.unclaimed(now, UNCLAIMED_GRACE):
+            actions.append(Unclaimed(ident, connected, UNCLAIMED_GRACE))
+        self._unclaimed_due = min((q.away_since + UNCLAIMED_GRACE for q in self.outbox.queues.values()
+                                   if q.away_since is not None and not q.waiting_reported and len(q)),
+                                  default=INFINITY)
+
+    def _keepalive(self, now: float, actions: List[Action]) -> None:
+        interval, wait = self._keepalive_interval, self.keepalive_wait
+        if interval is None:
+            self._pings_due = INFINITY
+            return
+        next_due = INFINITY
+        for peer in list(self.peers.values()):
+            if peer.ping_sent is None and now - peer.last_heard >= interval:
+                peer.ping_sent = now
+                actions.append(Transmit(peer.conn_id, wire.PING_PACKET))
+            if peer.ping_sent is None:
+                next_due = min(next_due, peer.last_heard + interval)
+            elif now - peer.ping_sent > wait:
+                actions.append(Silent(peer.conn_id, peer.ident))
+            else:
+                next_due = min(next_due, peer.ping_sent + wait)
+        self._pings_due = max(next_due, now + KEEPALIVE_SCAN)
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def _confirmation(self, peer: Peer) -> Tuple[int, bool]:
+        queue = self.outbox.queues.get(peer.ident) if peer.ident is not None else None
+        told = (queue.acked_upto, queue.restored > 0) if queue is not None else (0, False)
+        peer.told = told
+        self._confirms.discard(peer.conn_id)
+        return told
+
+    def _flush(self, peer: Peer, actions: List[Action]) -> None:
+        """Send what the window allows to ``peer``, with the ack owed to it."""
+        ident = peer.ident
+        assert ident is not None
+        taken = self.outbox.take_sendable(ident)
+        if not taken:
+            return
+        ack = self._acks_owed.pop(peer.conn_id, 0)
+        confirmed, restoring = self._confirmation(peer)
+        result = batching.encode_taken(taken, ack, confirmed, restoring, self.max_packet_size)
+        for packet, payload in result.packets:
+            actions.append(Transmit(peer.conn_id, packet, payload))
+        if ack and not result.packets:  # every message was too large: the ack still goes
+            self._acks_owed[peer.conn_id] = ack
+        for seq, message in result.too_large:
+            actions.append(Problem(peer.conn_id, _too_large(message, self.max_packet_size)))
+            actions.append(ReportDropped(self.outbox.drop_in_flight(ident, seq), TOO_LARGE))
+
+    def _send_ack(self, peer: Peer, upto: int, actions: List[Action]) -> None:
+        confirmed, restoring = self._confirmation(peer)
+        actions.append(Transmit(peer.conn_id, wire.encode_ack(upto, confirmed, restoring)))
+
+    def _confirm_later(self, peer: Peer, now: float) -> None:
+        """``peer`` should hear our confirmation: soon, on whatever goes to it first."""
+        queue = self.outbox.queues.get(peer.ident) if peer.ident is not None else None
+        if queue is not None and peer.told != (queue.acked_upto, queue.restored > 0):
+            if not self._confirms:
+                self._confirm_due = now + CONFIRM_DELAY
+            self._confirms.add(peer.conn_id)
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    def _recv_ident(self, peer: Peer, packet: bytes, payload: Optional[bytes], now: float,
+                    actions: List[Action]) -> None:
+        version, ident, incarnation = wire.decode_ident(packet)
+        if peer.ident is not None:
+            return  # a repeated identification changes nothing
+        refusal = self._refusal(peer, version, ident)
+        if refusal is not None:
+            actions.append(Problem(peer.conn_id, refusal, close=True))
+            return
+        peer.ident, peer.incarnation = ident, incarnation
+        self.conn_by_ident[ident] = peer.conn_id
+        queue = self.outbox.queue(ident, now)
+        known = self.delivered.known(ident)
+        resume = wire.Resume(known[0] if known else None, known[1] if known else 0, queue.epoch,
+                             *self._confirmation(peer))
+        actions.append(Transmit(peer.conn_id, wire.encode_resume(resume)))
+
+    def _refusal(self, peer: Peer, version: int, ident: str) -> Optional[SnakeMQException]:
+        if version != wire.MESSAGING_VERSION:
+            return SnakeMQIncompatibleProtocol("remote messaging protocol version is %d, this side "
+                                               "speaks %d" % (version, wire.MESSAGING_VERSION))
+        if (not ident or len(ident) > MAX_IDENT_LENGTH or ident.startswith("\x00") or "\ufffd" in ident
+                or (peer.announced is not None and peer.announced != ident)):
+            return SnakeMQNoIdent("peer identified as %r (routing id %r); idents must be 1..%d "
+                                  "characters and match the routing id"
+                                  % (ident[:80], peer.announced, MAX_IDENT_LENGTH))
+        if ident in self.conn_by_ident:
+            return DuplicateIdent(ident, "on connection %s; refused connection %s"
+                                  % (self.conn_by_ident[ident], peer.conn_id))
+        return None
+
+    def _recv_resume(self, peer: Peer, packet: bytes, payload: Optional[bytes], now: float,
+                     actions: List[Action]) -> None:
+        resume = wire.decode_resume(packet)
+        ident = peer.ident
+        if ident is None or peer.record is not None:
+            raise WireError("RESUME %s" % ("before IDENT" if ident is None else "twice"))
+        peer.record = self.delivered.begin(ident, (peer.incarnation, resume.epoch),
+                                           resume.confirmed, resume.restoring)
+        queue = self.outbox.queue(ident, now)
+        mine = resume.known == (self.incarnation, queue.epoch)
+        sent = self.outbox.resume(ident, resume.delivered if mine else None)
+        if sent:
+            actions.append(ReportSent(peer.conn_id, ident, sent))
+        dropped = self.outbox.peer_connected(ident, now)
+        if dropped:
+            actions.append(ReportDropped(dropped, TTL_RAN_OUT))
+        stored = [(e.message.uuid, e.ttl) for e in queue.pending
+                  if e.seq >= 0 and e.ttl is not None and e.message.flags & FLAG_PERSISTENT]
+        if stored:
+            actions.append(StoreTtls(stored))
+        actions.append(PeerIdentified(peer.conn_id, ident))
+        self._confirm_later(peer, now)
+        self._flush(peer, actions)
+
+    def _recv_messages(self, peer: Peer, packet: bytes, payload: Optional[bytes], now: float,
+                       actions: List[Action]) -> None:
+        record = peer.record
+        if record is None:
+            raise SnakeMQNoIdent("conn %s sent messages before identifying itself" % peer.conn_id)
+        batch = wire.decode_messages(packet, payload)
+        if batch.ack:
+            self._acknowledged(peer, batch.ack, now, actions)
+        record.confirm(batch.confirmed, batch.restoring)
+        count = len(batch.uuids)
+        if not count:
+            return
+        self._deliver(peer, record, batch, actions)
+        last_seq = batch.first_seq + count - 1
+        if count >= ACK_AT_ONCE_COUNT or len(packet) >= ACK_AT_ONCE_BYTES or payload is not None:
+            self._acks_owed.pop(peer.conn_id, None)
+            self._send_ack(peer, last_seq, actions)
+        else:
+            self._acks_owed[peer.conn_id] = last_seq
+
+    def _deliver(self, peer: Peer, record: StreamRecord, batch: wire.MessagesPacket,
+                 actions: List[Action]) -> None:
+        """Messages not delivered before, as a Deliver action; the record moves past them."""
+        count = len(batch.uuids)
+        start = first_new(record, batch.first_seq, count)
+        if start >= count:
+            return
+        uuids, flags = batch.uuids, batch.flags
+        indexes: Any = range(start, count)
+        if any(map(FLAG_PERSISTENT.__and__, flags)):
+            if record.carried:
+                indexes = [index for index in filter_carried(record, uuids, flags, FLAG_PERSISTENT)
+                           if index >= start]
+            record.unconfirmed.extend((batch.first_seq + index, uuids[index]) for index in indexes
+                                      if flags[index] & FLAG_PERSISTENT)
+        record.delivered = batch.first_seq + count - 1
+        if type(indexes) is range and start == 0:
+            messages = list(map(received_message, batch.datas, batch.ttls, flags, uuids))
+        else:
+            messages = [received_message(batch.datas[i], batch.ttls[i], flags[i], uuids[i]) for i in indexes]
+        if messages:
+            assert peer.ident is not None
+            actions.append(Deliver(peer.conn_id, peer.ident, messages))
+
+    def _recv_ack(self, peer: Peer, packet: bytes, payload: Optional[bytes], now: float,
+                  actions: List[Action]) -> None:
+        upto, confirmed, restoring = wire.decode_ack(packet)
+        if peer.record is None:
+            raise SnakeMQNoIdent("conn %s acknowledged before identifying itself" % peer.conn_id)
+        self._acknowledged(peer, upto, now, actions)
+        peer.record.confirm(confirmed, restoring)
+
+    def _acknowledged(self, peer: Peer, upto: int, now: float, actions: List[Action]) -> None:
+        assert peer.ident is not None
+        sent = self.outbox.acknowledge(peer.ident, upto)
+        if sent:
+            actions.append(ReportSent(peer.conn_id, peer.ident, sent))
+        self._confirm_later(peer, now)
+
+    def _recv_ping(self, peer: Peer, packet: bytes, payload: Optional[bytes], now: float,
+                   actions: List[Action]) -> None:
+        actions.append(Transmit(peer.conn_id, wire.PONG_PACKET))
+
+
+def _too_large(message: Any, limit: int) -> SnakeMQException:
+    return PacketTooLarge(len(message.data) + batching.MESSAGE_OVERHEAD, limit)
