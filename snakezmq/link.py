@@ -18,6 +18,7 @@ from ._transport import sockets
 from ._transport.connector import PROBE_PREFIX, Connector
 from ._transport.listener import Listener
 from ._transport.wakeup import Wakeup
+from ._stack import LinkStack
 from .callbacks import Callback
 from .exceptions import SSLNotSupported
 from .security import CurveConfig
@@ -81,19 +82,16 @@ class Link:
         #: ``func(conn_id, last_send_size)``: ``data`` of one ``send()`` went to ZeroMQ
         self.on_ready_to_send = Callback()
         self.on_loop_pass = Callback()  #: ``func()``, after every poll
-        #: ``func(conn_id, exception)``: a peer misbehaved or refused us (conn_id may be None)
-        self._on_error = Callback()
-        #: ``func(conn_id, packet, payload)``: a packet whose payload came as a frame of its own
-        #: (the Packeter's; without a subscriber, ``on_recv`` gets ``packet + payload``)
-        self._on_recv_detached = Callback()
+        #: what the layers above use beyond snakemq's API (``snakezmq._stack.LinkStack``)
+        self.stack: LinkStack = _Stack(self)
 
         self._do_loop = False
         #: held by the thread running loop(): another thread may use the sockets only when it is free
         self._loop_lock = threading.RLock()
         self._loop_thread: Optional[int] = None
         self._wake_soon = False  #: the loop thread asked for another pass without blocking
-        #: more ``func() -> monotonic time`` the poll must not sleep past (a Throttle's next release)
-        self._deadline_sources: List[Callable[[], float]] = []
+        #: more ``func() -> monotonic time`` the poll must not sleep past (Messaging, a Throttle)
+        self._deadlines: List[Callable[[], float]] = []
         self._conn_counter = 0
         self._poller = zmq.Poller()
         self._handlers: Dict[Any, Callable[[float], None]] = {}
@@ -186,11 +184,6 @@ class Link:
         """
         self._owner_by_conn[conn_id].send(conn_id, data)
 
-    def _send_detached(self, conn_id: str, packet: bytes, payload: bytes) -> None:
-        """Like ``send(conn_id, packet + payload)``, but ``payload`` goes as a frame of its
-        own, without being copied (the Packeter's path for large messages)."""
-        self._owner_by_conn[conn_id].send(conn_id, packet, payload)
-
     def close(self, conn_id: str) -> None:
         """End a connection; both sides get ``on_disconnect``. A connector reconnects later."""
         self._owner_by_conn[conn_id].close_conn(conn_id, time.monotonic())
@@ -254,18 +247,6 @@ class Link:
                 self._do_loop = False
                 self._loop_thread = outer_thread
 
-    def _run_if_idle(self, action: Callable[[], None]) -> bool:
-        """Run ``action`` now if this thread may use the sockets: no other thread is in
-        ``loop()``. Lets ``send_message`` send a backlog before the loop runs (pipelining)."""
-        if not self._loop_lock.acquire(blocking=False):
-            return False
-        try:
-            if not self._cleaned_up:
-                action()
-        finally:
-            self._loop_lock.release()
-        return True
-
     def _run_once(self, poll_timeout: float) -> bool:
         now = time.monotonic()
         if self._ready_to_send or self._wake_soon:
@@ -292,7 +273,7 @@ class Link:
     def _next_deadline(self) -> float:
         deadlines = [owner.next_deadline() for owner in self._connectors.values()]
         deadlines += [owner.next_deadline() for owner in self._listeners.values()]
-        deadlines += [source() for source in self._deadline_sources]
+        deadlines += [source() for source in self._deadlines]
         return min(deadlines, default=float("inf"))
 
     def _notify_ready_to_send(self) -> None:
@@ -327,8 +308,8 @@ class Link:
     def _received(self, conn_id: str, data: bytes, payload: Optional[bytes] = None) -> None:
         if payload is None:
             self.on_recv(conn_id, data)
-        elif self._on_recv_detached.callbacks:
-            self._on_recv_detached(conn_id, data, payload)
+        elif self.stack.on_recv_detached.callbacks:
+            self.stack.on_recv_detached(conn_id, data, payload)
         else:
             self.on_recv(conn_id, data + payload)
 
@@ -350,26 +331,48 @@ class Link:
         at, tail = self._problem_limit.level((conn_id, levelno, type(error).__name__), levelno,
                                              time.monotonic())
         self.log.log(at, "%s%s", text, tail)
-        self._on_error(conn_id, error)
+        self.stack.on_error(conn_id, error)
 
-    # -- hand-offs to the layers above ------------------------------------------------------------
-
-    def _set_routing_id(self, ident: str) -> None:
-        """Messaging's ident becomes the connectors' ZeroMQ routing id (the one upward hand-off)."""
-        rid = ident.encode("utf-8")
-        usable = 0 < len(rid) <= 255 and not rid.startswith((b"\x00", PROBE_PREFIX, AUTO_RID_PREFIX))
-        self._routing_id = rid if usable else None
-
-    def _set_max_message_size(self, size: int) -> None:
-        """The Packeter's limit (plus header room) becomes ZMQ_MAXMSGSIZE of sockets made from now on."""
-        self._max_message_size = size
+    # TODO(lead): remove once messaging uses .stack
+    _set_routing_id = property(lambda self: self.stack.set_routing_id)
+    _peer_ident = property(lambda self: self.stack.peer_ident)
+    _deadline_sources = property(lambda self: self._deadlines)
 
     def _connector_routing_id(self) -> Tuple[bytes, bool]:
         if self._routing_id is not None:
             return self._routing_id, True
         return sockets.random_routing_id(AUTO_RID_PREFIX), False
 
-    def _peer_ident(self, conn_id: str) -> Optional[str]:
+
+class _Stack:
+    """``link.stack``: what Packeter and Messaging use beyond snakemq's API (``_stack.LinkStack``)."""
+
+    def __init__(self, link: Link) -> None:
+        self._link = link
+        self.on_error = Callback()  #: ``func(conn_id, exception)``: a peer misbehaved or refused us
+        #: ``func(conn_id, packet, payload)``: a packet whose payload came as a frame of its own
+        #: (without a subscriber, ``on_recv`` gets ``packet + payload``)
+        self.on_recv_detached = Callback()
+
+    def set_routing_id(self, ident: str) -> None:
+        """Messaging's ident becomes the connectors' ZeroMQ routing id (the one upward hand-off)."""
+        rid = ident.encode("utf-8")
+        usable = 0 < len(rid) <= 255 and not rid.startswith((b"\x00", PROBE_PREFIX, AUTO_RID_PREFIX))
+        self._link._routing_id = rid if usable else None
+
+    def set_max_message_size(self, size: int) -> None:
+        """The Packeter's limit (plus header room) becomes ZMQ_MAXMSGSIZE of sockets made from now on."""
+        self._link._max_message_size = size
+
+    def send_detached(self, conn_id: str, packet: bytes, payload: bytes) -> None:
+        """Like ``send(conn_id, packet + payload)``, but ``payload`` goes as a frame of its
+        own, without being copied (the Packeter's path for large messages)."""
+        self._link._owner_by_conn[conn_id].send(conn_id, packet, payload)
+
+    def add_deadline_source(self, source: Callable[[], float]) -> None:
+        self._link._deadlines.append(source)
+
+    def peer_ident(self, conn_id: str) -> Optional[str]:
         """The ident a connector announced as its routing id (listener side), else None."""
-        owner = self._owner_by_conn.get(conn_id)
+        owner = self._link._owner_by_conn.get(conn_id)
         return owner.peer_ident(conn_id) if owner is not None else None

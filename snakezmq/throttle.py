@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import Any, Deque, Dict
+import types
+from typing import Any, Callable, Deque, Dict, Optional
 
+from ._stack import LinkStack
 from .callbacks import Callback
 from .link import POLL_TIMEOUT
 
@@ -75,12 +77,14 @@ class Throttle:
         link.on_connect.add(self._on_connect)
         link.on_disconnect.add(self._on_disconnect)
         link.on_loop_pass.add(self._on_loop_pass)
-        deadline_sources = getattr(link, "_deadline_sources", None)
-        if deadline_sources is not None:
-            deadline_sources.append(self._next_release)
+        #: the Link's ``stack`` (``snakezmq._stack.LinkStack``), detached sends throttled too
+        self.stack: LinkStack = _Stack(self, link.stack)
+        link.stack.add_deadline_source(self._next_release)
 
     def __getattr__(self, name: str) -> Any:
-        # Everything else (loop, stop, close, wakeup_poll, add_connector, ...) is the Link's.
+        # The rest of the Link's public API (loop, stop, close, wakeup_poll, add_connector, ...).
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(self.link, name)
 
     def send(self, conn_id: str, buf: bytes) -> None:
@@ -118,3 +122,34 @@ class Throttle:
             if not waiting:
                 self._waiting.pop(conn_id, None)
         self.on_loop_pass()
+
+    # TODO(lead): remove once messaging uses .stack
+    _set_routing_id = property(lambda self: self.stack.set_routing_id)
+    _peer_ident = property(lambda self: self.stack.peer_ident)
+    _deadline_sources = property(lambda self: types.SimpleNamespace(append=self.stack.add_deadline_source))
+
+
+class _Stack:
+    """``throttle.stack``: the wrapped Link's stack, except that a detached send is an
+    ordinary throttled ``send`` of the joined packet."""
+
+    def __init__(self, throttle: Throttle, link: LinkStack) -> None:
+        self._throttle = throttle
+        self._link = link
+        self.on_error = link.on_error
+        self.on_recv_detached = link.on_recv_detached
+
+    def send_detached(self, conn_id: str, packet: bytes, payload: bytes) -> None:
+        self._throttle.send(conn_id, packet + payload)
+
+    def set_routing_id(self, ident: str) -> None:
+        self._link.set_routing_id(ident)
+
+    def set_max_message_size(self, size: int) -> None:
+        self._link.set_max_message_size(size)
+
+    def add_deadline_source(self, source: Callable[[], float]) -> None:
+        self._link.add_deadline_source(source)
+
+    def peer_ident(self, conn_id: str) -> Optional[str]:
+        return self._link.peer_ident(conn_id)

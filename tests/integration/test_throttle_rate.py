@@ -146,6 +146,9 @@ class FakeLink:
         self.on_connect, self.on_disconnect, self.on_recv = Callback(), Callback(), Callback()
         self.on_ready_to_send, self.on_loop_pass = Callback(), Callback()
         self.sent: List[Tuple[float, int]] = []
+        self.deadline_sources: List[Any] = []
+        self.stack = types.SimpleNamespace(on_error=Callback(), on_recv_detached=Callback(),
+                                           add_deadline_source=self.deadline_sources.append)
 
     def send(self, conn_id: str, data: bytes) -> None:
         self.sent.append((self.clock[0], len(data)))
