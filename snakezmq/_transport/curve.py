@@ -20,7 +20,9 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import zmq
+import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils import z85
 
 from .._core import ratelimit
 from . import sockets
@@ -39,6 +41,30 @@ def log_failure(limit: ratelimit.RateLimit, key: Any, text: str, level: int = lo
 def failure_limit() -> ratelimit.RateLimit:
     """One line per kind of failure per ``REPEAT_AFTER`` seconds; the repeats are counted."""
     return ratelimit.RateLimit(REPEAT_AFTER, burst=1)
+
+
+def has_curve() -> bool:
+    """Whether this libzmq was built with CURVE support."""
+    return bool(zmq.has("curve"))
+
+
+def z85_key(key: bytes) -> Optional[bytes]:
+    """A CURVE key as 40 bytes of Z85 text (``zmq.auth``'s format); None if ``key`` is none."""
+    if len(key) == 32:
+        return z85.encode(key)
+    if len(key) == 40:
+        try:
+            if len(z85.decode(key)) == 32:
+                return key
+        except (ValueError, KeyError, TypeError):
+            pass
+    return None
+
+
+def load_certificate(path: str) -> Tuple[bytes, Optional[bytes]]:
+    """``(public key, secret key or None)`` from a file written by ``zmq.auth.create_certificates``."""
+    public, secret = zmq.auth.load_certificate(path)
+    return public, secret
 
 
 def short_key(key: Any) -> str:

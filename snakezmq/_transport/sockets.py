@@ -44,7 +44,7 @@ def make_router(security: Optional[object] = None) -> zmq.Socket[Any]:
     # No ROUTER_HANDOVER: a second connection with a live routing id must not
     # silently cut off the first (libzmq issue 4503); the PROBE handshake reports it.
     if security is not None:
-        security.apply_server(sock)  # type: ignore[attr-defined]
+        _curve_server(sock, security)
     return sock
 
 
@@ -60,8 +60,24 @@ def make_dealer(routing_id: bytes, reconnect_interval: float,
     # it so retries come on average every reconnect_interval, at most 1x apart.
     sock.reconnect_ivl = max(1, int(reconnect_interval * 500))
     if security is not None:
-        security.apply_client(sock)  # type: ignore[attr-defined]
+        _curve_client(sock, security)
     return sock
+
+
+def _curve_server(sock: zmq.Socket[Any], config: Any) -> None:
+    """A ``security.CurveConfig``'s keys on a listener; clients are checked by ZAP (``curve``)."""
+    sock.curve_server = True
+    sock.curve_publickey = config.public_key
+    sock.curve_secretkey = config.secret_key
+    sock.zap_domain = config.zap_domain.encode()
+
+
+def _curve_client(sock: zmq.Socket[Any], config: Any) -> None:
+    if config.server_public_key is None:
+        raise ValueError("a connector's CurveConfig needs server_public_key")
+    sock.curve_serverkey = config.server_public_key
+    sock.curve_publickey = config.public_key
+    sock.curve_secretkey = config.secret_key
 
 
 def random_routing_id(prefix: bytes) -> bytes:
