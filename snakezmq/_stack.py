@@ -32,6 +32,10 @@ class LinkStack(Protocol):
     def send_detached(self, conn_id: str, packet: bytes, payload: bytes) -> None:
         """Like ``send(conn_id, packet + payload)``, without copying ``payload``."""
 
+    def send_part(self, conn_id: str, chunk: bytes) -> None:
+        """Send a leading piece of a packet: the peer's Link keeps it and puts it in front
+        of the next ``send`` on this connection (a Throttle's chunks; docs/protocol.md)."""
+
     def add_deadline_source(self, source: Callable[[], float]) -> None:
         """The poll never sleeps past ``source()`` (monotonic time; ``inf``: nothing due)."""
 

@@ -13,12 +13,16 @@ from typing import Any, Optional, Tuple, Union
 from ._core import endpoints
 from ._stack import LinkStack
 from ._transport.connections import Connections
+from ._transport.peersocket import PeerSocket
 from .callbacks import Callback
+from .exceptions import SendNotFinished as SendNotFinished  # snakemq compatibility: re-exported
 from .exceptions import SSLNotSupported
 from .security import CurveConfig
 
 RECONNECT_INTERVAL = 3.0
 POLL_TIMEOUT = 0.2
+#: seconds cleanup() may wait for peers to confirm the data sent to them (``Link.linger``)
+LINGER = 5.0
 
 Address = Union[Tuple[str, int], str]
 
@@ -71,6 +75,8 @@ class Link:
     def __init__(self) -> None:
         self.log = logging.getLogger("snakezmq.link")
         self.reconnect_interval = RECONNECT_INTERVAL  #: in seconds
+        #: seconds ``cleanup()`` may wait for peers to confirm what they were sent (0: none)
+        self.linger = LINGER
 
         self.on_connect = Callback()  #: ``func(conn_id)``
         self.on_disconnect = Callback()  #: ``func(conn_id)``
@@ -161,6 +167,12 @@ class Link:
         """
         self._connections.send(conn_id, data)
 
+    def get_socket_by_conn(self, conn: str) -> PeerSocket:
+        """Connection ``conn``'s ``getpeername()``, ``getsockname()``, ``getpeercert()`` (None)
+        and, beyond snakemq, the peer's ``curve_public_key``. KeyError for an unknown conn id.
+        (The parameter is named ``conn`` as in snakemq.)"""
+        return self._connections.peer_socket(conn)
+
     def close(self, conn_id: str) -> None:
         """End a connection; both sides get ``on_disconnect``. A connector reconnects later."""
         self._connections.close(conn_id)
@@ -174,11 +186,18 @@ class Link:
         self._loop.stop()
 
     def cleanup(self) -> None:
-        """Close all connections, connectors and listeners (``on_disconnect`` for each)."""
+        """Close all connections, connectors and listeners (``on_disconnect`` for each).
+
+        Like a TCP close, what was sent is not thrown away: first every peer that may
+        not have all its data yet is asked to confirm (a PING after it; its PONG means
+        the peer's application got everything before), waiting at most ``linger``
+        seconds in all. No callback runs meanwhile; data that arrives is discarded.
+        Peers in this process are not waited for. So the process may exit right after.
+        """
         if self._cleaned_up:
             return
         try:
-            self._connections.close_all()  # all of them, even if a user on_disconnect raises
+            self._connections.close_all(self.linger)  # all, even if a user on_disconnect raises
         finally:
             self._loop.close()
             self._cleaned_up = True

@@ -22,11 +22,15 @@ from . import message as message_module  # noqa: F401  (snakemq code uses snakem
 from ._core import ratelimit, wire
 from ._core.actions import (Action, Deliver, PeerIdentified, PeerLost, Problem, ReportDropped,
                             ReportSent, Silent, StoreTtls, Transmit, Unclaimed)
-from ._core.batching import (BATCH_BYTES, BATCH_COUNT, DETACH_BYTES, MAX_WIRE_TTL,  # noqa: F401
-                             MESSAGE_OVERHEAD, batch_ranges as _batch)
-from ._core.protocol import MAX_IDENT_LENGTH, MessagingProtocol
+from ._core.batching import DETACH_BYTES as DETACH_BYTES  # (tests and user code read it here)
+from ._core.batching import MESSAGE_OVERHEAD
+from ._core.peers import MAX_IDENT_LENGTH
+from ._core.protocol import MessagingProtocol
 from .callbacks import Callback, functions_of
 from .exceptions import NoConnection, PacketTooLarge, SnakeMQException
+from .exceptions import SnakeMQBrokenMessage as SnakeMQBrokenMessage  # (snakemq.messaging has them)
+from .exceptions import SnakeMQIncompatibleProtocol as SnakeMQIncompatibleProtocol
+from .exceptions import SnakeMQNoIdent as SnakeMQNoIdent
 from .message import FLAG_PERSISTENT, Message
 from .queues import QueuesManager
 from .storage import QueuesStorageBase, write_batch

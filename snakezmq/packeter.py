@@ -11,6 +11,7 @@ from typing import Any, Deque, Dict
 from ._stack import LinkStack, PacketStack
 from .callbacks import Callback
 from .exceptions import NoConnection, PacketTooLarge
+from .exceptions import SnakeMQBrokenPacket as SnakeMQBrokenPacket  # snakemq compatibility: re-exported
 
 MAX_PACKET_SIZE = 256 * 1024 * 1024  #: default limit for one packet, in bytes
 FRAME_OVERHEAD = 64  #: room for the link header frame within ZMQ_MAXMSGSIZE

@@ -5,12 +5,14 @@ snakemq compatibility: code that inspects ``messaging.queues_manager.get_queue(i
 """
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
 from ._core.outbox import Outbox, PeerQueue
 from .callbacks import Callback
 from .message import FLAG_PERSISTENT as FLAG_PERSISTENT  # snakemq.queues has it too
+from .storage import QueuesStorageBase as QueuesStorageBase  # (and this)
 
 
 class Queue:
@@ -54,6 +56,7 @@ class QueuesManager:
         self._outbox = outbox if outbox is not None else Outbox()
         self._lock = lock if lock is not None else threading.Lock()
         self._collect = collect
+        self.log = logging.getLogger("snakezmq.queues")
         self.on_item_drop = Callback()  #: ``func(queue_name, item_uuid)``
 
     @property

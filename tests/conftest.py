@@ -246,3 +246,29 @@ def peers() -> Iterable[Callable[..., Peer]]:
     yield start
     for peer in started:
         peer.close()
+
+
+#: set by .ci/run once PostgreSQL is installed: then a server that does not start fails the tests
+REQUIRE_POSTGRES = "SNAKEZMQ_REQUIRE_POSTGRES"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterable[str]:
+    """SQLAlchemy URL of a PostgreSQL server started for this session (tests/pgserver.py).
+
+    Skipped, with the reason in pytest's summary, when no server can be had here;
+    a failure instead when ``SNAKEZMQ_REQUIRE_POSTGRES=1`` (so CI cannot skip silently).
+    """
+    from tests.pgserver import PostgresServer, Unavailable
+
+    server = PostgresServer()
+    try:
+        server.start()
+    except Unavailable as exc:
+        if os.environ.get(REQUIRE_POSTGRES) == "1":
+            pytest.fail("PostgreSQL is required (%s=1) but cannot be started: %s" % (REQUIRE_POSTGRES, exc))
+        pytest.skip("no PostgreSQL server for the SQLAlchemy storage tests: %s" % exc)
+    try:
+        yield server.url
+    finally:
+        server.stop()

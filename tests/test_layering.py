@@ -13,6 +13,7 @@ LEAVES = {"exceptions", "message", "callbacks"}
 ALLOWED = {
     "__init__": set(), "exceptions": set(), "message": set(), "callbacks": set(),
     "_msgpack_pickler": set(),
+    "version": {"__init__", "_core"},
     "_stack": {"callbacks"},
     "_core": LEAVES | {"_core"},
     "_transport": LEAVES | {"_core", "_transport"},
@@ -26,7 +27,8 @@ ALLOWED = {
     "storage": {"exceptions", "message", "storage"},
 }
 #: Third-party packages, and the only modules that may import each ("_transport": all of it).
-THIRD_PARTY = {"zmq": {"_transport"}, "msgpack": {"_core/wire.py", "_msgpack_pickler.py"}}
+THIRD_PARTY = {"zmq": {"_transport"}, "msgpack": {"_core/wire.py", "_msgpack_pickler.py"},
+               "sqlalchemy": {"storage/sqla.py"}}
 #: The pure core does no I/O, starts no thread, logs nothing and reads no clock.
 NOT_IN_CORE = {"zmq", "socket", "threading", "time", "datetime", "logging", "select", "selectors",
                "asyncio", "sqlite3", "subprocess"}
@@ -57,6 +59,8 @@ def forbidden(path, name):
     where = str(path.relative_to(PACKAGE))
     if top[0] == "snakezmq":
         ours = top[1] if len(top) > 1 else "__init__"
+        if not ((PACKAGE / ours).is_dir() or (PACKAGE / (ours + ".py")).exists()):
+            ours = "__init__"  # a name defined in snakezmq/__init__.py (__version__)
         return ours not in ALLOWED[ring(path)]
     if ring(path) == "_core" and top[0] in NOT_IN_CORE:
         return True

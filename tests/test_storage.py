@@ -57,12 +57,20 @@ def msg(data: bytes, ttl: object = None) -> Message:
     return Message(data, ttl=ttl, flags=FLAG_PERSISTENT)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "sqlite", "user"])
+@pytest.fixture(params=["memory", "sqlite", "user", "sqla-sqlite", "sqla-postgresql"])
 def storage(request: pytest.FixtureRequest, tmp_path: "os.PathLike[str]") -> Iterator[QueuesStorageBase]:
     if request.param == "memory":
         st: QueuesStorageBase = MemoryQueuesStorage()
     elif request.param == "sqlite":
         st = SqliteQueuesStorage(os.path.join(str(tmp_path), "q.db"))
+    elif request.param.startswith("sqla-"):
+        from snakezmq.storage.sqla import SqlAlchemyQueuesStorage
+
+        url = (request.getfixturevalue("postgres_url") if request.param == "sqla-postgresql"
+               else "sqlite:///" + os.path.join(str(tmp_path), "q.db"))
+        st = SqlAlchemyQueuesStorage(url)
+        st.drop_structures()  # a clean table on the session's server
+        st.create_structures()
     else:
         st = UserStorage()
     yield st

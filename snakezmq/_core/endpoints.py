@@ -40,3 +40,18 @@ def tcp_address(endpoint: str) -> Tuple[str, int]:
     """``"tcp://1.2.3.4:5"`` -> ``("1.2.3.4", 5)``."""
     host, _, port = endpoint[len("tcp://"):].rpartition(":")
     return host.strip("[]"), int(port)
+
+
+def is_end_of(address: Any, endpoint: str) -> bool:
+    """Whether ``address`` (as ``getsockname()`` / ``getpeername()`` report it) is ``endpoint``'s end
+    of a connection: the same port for ``tcp://`` (the host may be a name or ``*``), the same
+    path for ``ipc://`` (``@name``: Linux's abstract namespace). Never for ``inproc://``."""
+    if endpoint.startswith("tcp://"):
+        return (isinstance(address, tuple) and len(address) >= 2
+                and str(address[1]) == endpoint.rpartition(":")[2])
+    if endpoint.startswith("ipc://"):
+        path = endpoint[len("ipc://"):]
+        if isinstance(address, bytes):
+            address = address.decode("utf-8", "replace")
+        return bool(path) and (address == path or (path[0] == "@" and address == "\0" + path[1:]))
+    return False

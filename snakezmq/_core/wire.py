@@ -34,6 +34,7 @@ class LinkKind(enum.IntEnum):
     PROBED = 0x08
     RESET = 0x09
     DATA = 0x10
+    PART = 0x11  #: a leading part of the next DATA's packet (a Throttle's chunks)
 
 
 class MessagingKind(enum.IntEnum):
@@ -87,8 +88,9 @@ _LINK_OPTIONAL_FIELDS: Dict[LinkKind, Tuple[Callable[[Any], bool], ...]] = {
     LinkKind.HELLO: (_is_address,),  # local_address: the connector's "ip:port"
     LinkKind.PROBE: (_is_address,),
 }
-#: body frames allowed per kind: DATA carries a packet, or a packet and its detached payload
-_LINK_BODY_FRAMES = {LinkKind.DATA: (1, 2)}
+#: body frames allowed per kind: DATA carries a packet, or a packet and its detached payload;
+#: PART one leading piece of the packet that the next DATA completes
+_LINK_BODY_FRAMES = {LinkKind.DATA: (1, 2), LinkKind.PART: (1,)}
 _KIND_BYTES = {kind: bytes([kind]) for kind in LinkKind}
 _LINK_KINDS = {int(kind): kind for kind in LinkKind}  # a dict lookup is cheaper than LinkKind(byte)
 _MESSAGING_KINDS = {int(kind): kind for kind in MessagingKind}

@@ -14,10 +14,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .._core import ratelimit
 from ..callbacks import Callback
-from . import sockets
+from . import linger, sockets
 from .connector import PROBE_PREFIX, Connector
 from .listener import Listener
 from .loop import Loop
+from .peer_io import PART_HEADER
+from .peersocket import PeerSocket
 
 AUTO_RID_PREFIX = b"~szmq-link-"  #: routing ids of connectors without a Messaging ident
 
@@ -59,17 +61,25 @@ class Connections:
     def close(self, conn_id: str) -> None:
         self._owner_by_conn[conn_id].close_conn(conn_id, time.monotonic())
 
-    def close_all(self) -> None:
-        """Close every connector and listener, even if a user ``on_disconnect`` raises (re-raised)."""
-        now = time.monotonic()
+    def peer_socket(self, conn_id: str) -> PeerSocket:
+        peer: PeerSocket = self._owner_by_conn[conn_id].peer_socket(conn_id)
+        return peer
+
+    def close_all(self, linger_seconds: float) -> None:
+        """Close every connector and listener, after waiting up to ``linger_seconds`` for peers
+        to confirm what they were sent (``linger``); a raising user ``on_disconnect`` stops
+        nothing (the first exception is raised at the end)."""
         first_error: Optional[BaseException] = None
         owners: List[Any] = [self.connectors.pop(key) for key in list(self.connectors)]
         owners += [self.listeners.pop(key) for key in list(self.listeners)]
+        linger.flush(owners, linger_seconds)
+        now = time.monotonic()
         for owner in owners:
             try:
                 owner.close(now)
             except Exception as exc:
                 first_error = first_error or exc
+        linger.release_zero_copy(owners)
         if first_error is not None:
             raise first_error
 
@@ -169,6 +179,11 @@ class Connections:
         """Like ``send(conn_id, packet + payload)``, but ``payload`` goes as a frame of its
         own, without being copied (the Packeter's path for large messages)."""
         self._owner_by_conn[conn_id].send(conn_id, packet, payload)
+
+    def send_part(self, conn_id: str, chunk: bytes) -> None:
+        """Send a leading piece of a packet: the peer's Link keeps it and puts it in front of
+        the next ``send`` on this connection (a Throttle's chunks; docs/protocol.md)."""
+        self._owner_by_conn[conn_id].send(conn_id, chunk, header=PART_HEADER)
 
     def add_deadline_source(self, source: Callable[[], float]) -> None:
         self.loop.deadline_sources.append(source)

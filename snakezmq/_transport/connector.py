@@ -11,10 +11,14 @@ import zmq
 from .._core import connector as state_machine
 from .._core import wire
 from .._core.drops import LoopStalls
+from .._core.linger import Farewell, PingLedger
+from .._core.reassembly import Reassembly
 from ..exceptions import ConnectionRefused, WireError
-from . import curve, sockets
-from .monitor import ConnectionMonitor
-from .peer_io import BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, receive_batch, send_now
+from . import curve, peersocket, sockets
+from .linger import LOCAL_SESSIONS
+from .monitor import ConnectionMonitor, format_address
+from .peer_io import (BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, deliver_with_parts, keep_part,
+                      receive_batch, send_now)
 
 log = logging.getLogger("snakezmq.link")
 PROBE_PREFIX = b"~szmq-probe-"
@@ -41,19 +45,23 @@ class Connector:
         self.rid_is_ident = False
         self.hello_unsent = False
         self.outgoing = Outgoing()
+        self.ledger = PingLedger()  #: what the listener confirmed on this DEALER (_core.linger)
+        self.closing = Farewell(False)  #: the listener while cleanup() lingers
         self.failures = curve.failure_limit()
         self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
+        self.ends: Optional[peersocket.Ends] = None  #: the connection's OS addresses (get_socket_by_conn)
+        self.parts = Reassembly()  #: packets arriving in PART pieces
         self.limit = -1  #: ZMQ_MAXMSGSIZE of the DEALER (-1: none)
         self._handlers: Dict[type, Callable[[Any], object]] = {
             state_machine.CreateSocket: self._create,
             state_machine.DestroySocket: self._destroy,
             state_machine.SendHello: self._send_hello,
-            state_machine.SendPing: lambda action: self._send_control(PING),
+            state_machine.SendPing: self._ping,
             state_machine.SendBye: lambda action: self._send_control(BYE),
             state_machine.OpenProbe: self._open_probe,
             state_machine.CloseProbe: self._close_probe,
-            state_machine.Connected: lambda action: self.sink._connected(action.conn_id, self),
+            state_machine.Connected: self._connected,
             state_machine.Disconnected: self._disconnected,
             state_machine.Problem: lambda action: self.sink._problem(
                 action.level, action.text, action.error, action.conn_id),
@@ -72,6 +80,7 @@ class Connector:
         self._destroy()
         rid, self.rid_is_ident = self._routing_id()
         self.dealer = sockets.make_dealer(rid, self.state.reconnect_interval, self.security)
+        self.ledger = PingLedger()
         self.limit = self.dealer.maxmsgsize = self.sink._max_message_size
         self.monitor = ConnectionMonitor(self.dealer, sockets.MONITORED_DEALER, limit=4)
         self.sink._register(self.dealer, self._on_readable)
@@ -91,6 +100,7 @@ class Connector:
         self.dealer.close(linger=sockets.BYE_LINGER_MS)
         self.dealer = self.monitor = None
         self.local_address = ""
+        self.ends = None
 
     def _open_probe(self, action: state_machine.OpenProbe) -> None:
         self._close_probe()
@@ -119,7 +129,7 @@ class Connector:
                 return
             event, value = next_event
             if event == zmq.EVENT_CONNECTED:
-                self.local_address, _ = self.monitor.opened(value)  # (for HELLO and PROBE)
+                self._connection_up(self.monitor.opened(value))
             elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._run(self.state.transport_up(now))
             elif event == zmq.EVENT_DISCONNECTED:
@@ -130,6 +140,12 @@ class Connector:
                                                     sockets.HEARTBEAT_TIMEOUT, remote))
             else:
                 self._handshake_failed(event, value)
+
+    def _connection_up(self, ends: Optional[peersocket.Ends]) -> None:
+        """A connection is up (``ends``: its addresses, from the monitor, which holds it to see
+        why it drops): for HELLO and PROBE (``local_address``) and ``get_socket_by_conn``."""
+        self.ends = peersocket.connector_ends(ends, self.endpoint)
+        self.local_address = format_address(self.ends.local) if self.ends is not None else ""
 
     def _handshake_failed(self, event: int, value: int) -> None:
         """ZMTP/CURVE handshake failure: logged (rate-limited); a refused key also goes to on_error."""
@@ -153,19 +169,26 @@ class Connector:
             return
         kind, state = frame.kind, self.state
         if kind is wire.LinkKind.DATA:
-            if state.conn_id is not None:
+            if state.conn_id is not None and self.parts.pending:
+                deliver_with_parts(self.sink, self.parts, state.conn_id, frame.body)
+            elif state.conn_id is not None:
                 self.sink._received(state.conn_id, *frame.body)
+        elif kind is wire.LinkKind.PART:
+            if state.conn_id is not None:
+                keep_part(self.sink, self.parts, state.conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.WELCOME:
             self._run(state.welcome(frame.fields[1], now, frame.fields[0]))
         elif kind is wire.LinkKind.PING:
             self._send_control(PONG)
+        elif kind is wire.LinkKind.PONG:
+            self.ledger.pong_received()
         elif kind is wire.LinkKind.BYE:
             self._run(state.bye(now))
         elif kind is wire.LinkKind.RESET:
             self._run(state.reset(now))
         elif kind is wire.LinkKind.REFUSE:
             self._run(state.refused(frame.fields[0], frame.fields[1], now))
-        elif kind is not wire.LinkKind.PONG:
+        else:
             error = WireError("%s frame is not valid towards a connector" % kind.name)
             self.sink._problem("error", "%s: %s" % (self.endpoint, error), error, state.conn_id)
 
@@ -200,16 +223,35 @@ class Connector:
             return False
         return send_now(self.dealer, [header])
 
-    def send(self, conn_id: str, *body: bytes) -> None:
-        """One DATA message: a packet, or a packet and its detached payload."""
+    def _ping(self, action: Any = None) -> bool:
+        if not self._send_control(PING):
+            return False
+        self.ledger.ping_sent()
+        return True
+
+    def send(self, conn_id: str, *body: bytes, header: bytes = DATA_HEADER) -> None:
+        """One DATA message: a packet, or a packet and its detached payload (PART_HEADER: a
+        leading piece of a packet)."""
         if conn_id != self.state.conn_id or self.dealer is None:
             raise KeyError(conn_id)
-        self.outgoing.send(self.dealer, conn_id, [DATA_HEADER, *body], self.sink)
+        self.outgoing.send(self.dealer, conn_id, [header, *body], self.sink, self.ledger)
+
+    def _connected(self, action: state_machine.Connected) -> None:
+        LOCAL_SESSIONS.started(self.state.nonce)
+        self.sink._connected(action.conn_id, self)
 
     def _disconnected(self, action: state_machine.Disconnected) -> None:
         self.outgoing.forget(action.conn_id)
+        self.parts.forget(action.conn_id)
         log.info("disconnect %s (%s)", action.conn_id, self.endpoint)
         self.sink._disconnected(action.conn_id)
+
+    def peer_socket(self, conn_id: str) -> peersocket.PeerSocket:
+        """What ``link.get_socket_by_conn(conn_id)`` returns; KeyError if not this session."""
+        if conn_id != self.state.conn_id:
+            raise KeyError(conn_id)
+        return peersocket.PeerSocket(conn_id, True, self.endpoint, self.ends,
+                                     getattr(self.security, "server_public_key", None))
 
     def peer_ident(self, conn_id: str) -> Optional[str]:
         return None  # a listener announces its ident in Messaging's IDENT only
@@ -227,13 +269,62 @@ class Connector:
             self._send_hello()
         conn_id = self.state.conn_id
         if conn_id is not None and self.outgoing and self.dealer is not None:
-            self.outgoing.flush(self.dealer, conn_id, self.sink)
+            self.outgoing.flush(self.dealer, conn_id, self.sink, self.ledger)
         self._run(self.state.tick(now))
 
     def next_deadline(self) -> float:
         if self.hello_unsent or self.outgoing:
             return 0.0
         return self.state.next_deadline()
+
+    # -- cleanup's linger (_transport.linger) -------------------------------------------
+
+    def linger_begin(self) -> bool:
+        self.closing = Farewell(self.state.conn_id is not None and not self.ledger.confirmed
+                                and not LOCAL_SESSIONS.both_ends_here(self.state.nonce))
+        return self.closing.waiting
+
+    def linger_sockets(self) -> List[zmq.Socket[Any]]:
+        if self.dealer is None or self.monitor is None:
+            return []
+        return [self.dealer, self.monitor.socket]
+
+    def linger_pass(self, ping: bool) -> bool:
+        receive_batch(lambda: self.dealer, self._handle_lingering, 0.0)
+        while self.monitor is not None:
+            next_event = self.monitor.next_event()
+            if next_event is None:
+                break
+            event, value = next_event
+            if event == zmq.EVENT_DISCONNECTED:  # what it had not read is lost with the connection
+                self.monitor.dropped(value)
+                self.closing.waiting = False
+        closing = self.closing
+        closing.waiting = closing.waiting and self._linger_push(ping)
+        return closing.waiting
+
+    def _linger_push(self, ping: bool) -> bool:
+        """Send what waits, PING if due; False once there is nothing to wait for (a dropped
+        connection is the monitor's DISCONNECTED, read by ``linger_pass``)."""
+        conn_id = self.state.conn_id
+        if conn_id is None or self.dealer is None or self.ledger.confirmed:
+            return False
+        self.outgoing.flush(self.dealer, conn_id, self.sink, self.ledger)
+        if not self.outgoing.waiting(conn_id) and (ping or self.ledger.ping_due):
+            self._ping()  # refused at the high-water mark: again after REPING
+        return True
+
+    def _handle_lingering(self, frames: List[bytes], now: float) -> None:
+        try:
+            kind = wire.decode_link(frames).kind
+        except WireError:
+            return
+        if kind is wire.LinkKind.PONG:
+            self.ledger.pong_received()
+            return
+        answer = self.closing.frame(kind)
+        if answer is not None:
+            self._send_control(wire.encode_link(answer))
 
     def close(self, now: float) -> None:
         """Say BYE, end the session, close the sockets (no reconnect)."""

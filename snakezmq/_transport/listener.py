@@ -9,13 +9,16 @@ import zmq
 
 from .._core import wire
 from .._core.drops import Hangup, LoopStalls, PendingCuts, cut_report, cut_while_sending, host_of
+from .._core.linger import Farewell, RidLedgers
 from .._core.liveness import DEAD_AFTER, Sweeps
+from .._core.reassembly import Reassembly
 from .._core.sessions import SessionTable
 from ..exceptions import DuplicateIdent, WireError
-from . import curve, sockets
+from . import curve, peersocket, sockets
+from .linger import LOCAL_SESSIONS
 from .monitor import ConnectionMonitor
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, RESET, Outgoing, Sink, Unreachable,
-                      peer_address, receive_batch, send_now)
+                      deliver_with_parts, keep_part, peer_address, receive_batch, send_now)
 
 PROBE_WAIT = 1.0  #: how long the holder of a routing id has to answer before it counts as gone
 log = logging.getLogger("snakezmq.link")
@@ -66,11 +69,15 @@ class Listener:
         self.monitor = ConnectionMonitor(self.router, sockets.MONITORED_ROUTER)  # why drops happen
         self.sessions = SessionTable(sink._new_conn_id)
         self.outgoing = Outgoing()
+        self.ledgers = RidLedgers()  #: what each peer confirmed (``_core.linger``)
+        self.closing: Dict[bytes, Farewell] = {}  #: the sessions' peers while cleanup() lingers
         self.probes: Dict[bytes, List[PendingProbe]] = {}
         self.sweeps = Sweeps()
         self.cuts = PendingCuts()
         self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
         self.limit: int = sink._max_message_size
+        self.peer_sockets: Dict[str, peersocket.PeerSocket] = {}  #: conn_id: link.get_socket_by_conn()
+        self.parts = Reassembly()  #: packets arriving in PART pieces
         sink._register(self.router, self._on_readable)
         sink._register(self.monitor.socket, self._on_monitor)
 
@@ -98,18 +105,28 @@ class Listener:
         if kind is wire.LinkKind.DATA:
             if conn_id is None:
                 self._send_control(rid, RESET)
+            elif self.parts.pending:
+                deliver_with_parts(self.sink, self.parts, conn_id, frame.body)
             else:
                 self.sink._received(conn_id, *frame.body)
+        elif kind is wire.LinkKind.PART:
+            if conn_id is None:
+                self._send_control(rid, RESET)
+            else:
+                keep_part(self.sink, self.parts, conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.HELLO:
             self._hello(rid, frame.fields, now, _peer_address(frames[1], frame.fields[4]), frames[1])
         elif kind is wire.LinkKind.PING:
             self._send_control(rid, PONG if conn_id is not None else RESET)
+        elif kind is wire.LinkKind.PONG:
+            if not stranger:
+                self.ledgers.pong_received(rid)
         elif kind is wire.LinkKind.BYE:
             if not stranger:
                 self._end(rid)
         elif kind is wire.LinkKind.PROBE:
             self._probe(rid, frame.fields, now, _peer_address(frames[1], frame.fields[4]), frames[1])
-        elif kind is not wire.LinkKind.PONG:
+        else:
             error = WireError("%s frame is not valid towards a listener" % kind.name)
             self.sink._problem("error", "%s from %r: %s" % (self.endpoint, rid[:60], error), error, conn_id)
 
@@ -128,14 +145,29 @@ class Listener:
         if current is not None and current.nonce != nonce and self.cuts:
             self._report_cut(rid, now)  # its connection is gone: was it cut off by libzmq?
         outcome = self.sessions.hello(rid, nonce, now, address, rid_is_ident)
+        if outcome.started is not None:
+            self.ledgers.session_started(rid)
+            LOCAL_SESSIONS.started(nonce)
         if self.guard is not None:
             self.guard.session_started(rid, first)
         self._send_control(rid, wire.encode_link(wire.LinkKind.WELCOME, wire.LINK_VERSION, nonce))
         if outcome.ended is not None:
             self._disconnected(outcome.ended)
         if outcome.started is not None:
+            self._note_peer_socket(outcome.started, first, fields[4])
             log.info("accept %s %r from %s", outcome.started, _ident_text(rid), address or self.endpoint)
             self.sink._connected(outcome.started, self)
+
+    def _note_peer_socket(self, conn_id: str, first: Any, reported: Optional[str]) -> None:
+        """The new session's addresses (from the descriptor HELLO came from) and CURVE key."""
+        key = curve.user_id(first) if self.guard is not None else None
+        self.peer_sockets[conn_id] = peersocket.PeerSocket(
+            conn_id, False, self.endpoint, peersocket.listener_ends(first, self.endpoint, reported),
+            key.encode("ascii") if key else None)
+
+    def peer_socket(self, conn_id: str) -> peersocket.PeerSocket:
+        """What ``link.get_socket_by_conn(conn_id)`` returns; KeyError if not a session here."""
+        return self.peer_sockets[conn_id]
 
     def _ident_refused(self, reply_rid: bytes, first: Any, claimed: Optional[bytes],
                        address: str) -> bool:
@@ -220,13 +252,15 @@ class Listener:
 
     # -- output ---------------------------------------------------------------------
 
-    def send(self, conn_id: str, *body: bytes) -> None:
-        """One DATA message: a packet, or a packet and its detached payload."""
+    def send(self, conn_id: str, *body: bytes, header: bytes = DATA_HEADER) -> None:
+        """One DATA message: a packet, or a packet and its detached payload (PART_HEADER: a
+        leading piece of a packet)."""
         session = self.sessions.by_conn(conn_id)
         if session is None:
             raise KeyError(conn_id)
         try:
-            self.outgoing.send(self.router, conn_id, [session.rid, DATA_HEADER, *body], self.sink)
+            self.outgoing.send(self.router, conn_id, [session.rid, header, *body], self.sink,
+                               self.ledgers[session.rid])
         except Unreachable:
             self._end(session.rid, gone_at=time.monotonic())
 
@@ -240,13 +274,68 @@ class Listener:
 
     def _ping(self, rid: bytes, now: float) -> bool:
         """PING ``rid``; False (and its session ended) when its connection is gone."""
-        if self._send_control(rid, PING):
+        if self._reachable(rid):
             return True
         self._end(rid, gone_at=now)
         return False
 
     def _reachable(self, rid: bytes) -> bool:
-        return self._send_control(rid, PING)
+        """PING ``rid`` (counted in its ledger if sent); False when its connection is gone."""
+        try:
+            sent = send_now(self.router, [rid, PING])
+        except Unreachable:
+            return False
+        if sent:
+            self.ledgers.ping_sent(rid, self.sessions.by_rid(rid) is not None)
+        return True
+
+    # -- cleanup's linger (_transport.linger) ---------------------------------------------
+
+    def linger_begin(self) -> bool:
+        self.closing = {session.rid: Farewell(not self.ledgers.confirmed(session.rid) and
+                                              not LOCAL_SESSIONS.both_ends_here(session.nonce))
+                        for session in self.sessions}
+        return any(peer.waiting for peer in self.closing.values())
+
+    def linger_sockets(self) -> List[zmq.Socket[Any]]:
+        return [self.router]
+
+    def linger_pass(self, ping: bool) -> bool:
+        receive_batch(lambda: self.router, self._handle_lingering, 0.0, frame_object=1)
+        for rid, peer in self.closing.items():
+            peer.waiting = peer.waiting and self._linger_push(rid, ping)
+        return any(peer.waiting for peer in self.closing.values())
+
+    def _linger_push(self, rid: bytes, ping: bool) -> bool:
+        """Send what waits for ``rid``, PING it if due; False once there is nothing to wait for."""
+        session = self.sessions.by_rid(rid)
+        if session is None or self.ledgers.confirmed(rid):
+            return False
+        ledger = self.ledgers[rid]
+        try:
+            self.outgoing.flush(self.router, session.conn_id, self.sink, ledger)
+        except Unreachable:
+            return False
+        if self.outgoing.waiting(session.conn_id) or not (ping or ledger.ping_due):
+            return True
+        return self._reachable(rid)
+
+    def _handle_lingering(self, frames: List[Any], now: float) -> None:
+        rid = frames[0]
+        if self.guard is not None and not self.guard.same_key(rid, frames[1]):
+            return
+        try:
+            kind = wire.decode_link([frames[1].bytes, *frames[2:]]).kind
+        except WireError:
+            return
+        if kind is wire.LinkKind.PONG:
+            self.ledgers.pong_received(rid)
+            return
+        peer = self.closing.get(rid)
+        answer = peer.frame(kind) if peer is not None else (
+            wire.LinkKind.RESET if kind is wire.LinkKind.PING else None)
+        if answer is not None:
+            self._send_control(rid, wire.encode_link(answer))
 
     # -- sessions ending -------------------------------------------------------------
 
@@ -256,6 +345,7 @@ class Listener:
             self._report_cut(rid, gone_at)
         if self.guard is not None:
             self.guard.session_ended(rid)
+        self.ledgers.session_ended(rid, pipe_gone=gone_at is not None)
         conn_id = self.sessions.end(rid)
         if conn_id is not None:
             self._disconnected(conn_id)
@@ -272,6 +362,8 @@ class Listener:
 
     def _disconnected(self, conn_id: str) -> None:
         self.outgoing.forget(conn_id)
+        self.peer_sockets.pop(conn_id, None)
+        self.parts.forget(conn_id)
         log.info("disconnect %s", conn_id)
         self.sink._disconnected(conn_id)
 
@@ -297,11 +389,13 @@ class Listener:
         self.monitor.prune_every(now)
         for conn_id in self.outgoing.conn_ids():
             session = self.sessions.by_conn(conn_id)
+            if session is None:
+                self.outgoing.forget(conn_id)
+                continue
             try:
-                self.outgoing.flush(self.router, conn_id, self.sink)
+                self.outgoing.flush(self.router, conn_id, self.sink, self.ledgers[session.rid])
             except Unreachable:
-                if session is not None:
-                    self._end(session.rid, gone_at=now)
+                self._end(session.rid, gone_at=now)
         to_ping, dead = self.sessions.liveness_check(now)
         for rid in to_ping:
             self._ping(rid, now)

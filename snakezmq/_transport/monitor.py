@@ -32,6 +32,7 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from .._core.drops import Hangup
+from .peersocket import Ends
 
 PRUNE_INTERVAL = 1.0  #: seconds between looks for connections closed without DISCONNECTED
 _endpoints = itertools.count(1)
@@ -56,11 +57,11 @@ def format_address(address: object) -> str:
     return ""
 
 
-def _ends(sock: socket.socket) -> Tuple[str, str]:
+def _ends(sock: socket.socket) -> Optional[Ends]:
     try:
-        return format_address(sock.getsockname()), format_address(sock.getpeername())
+        return Ends(sock.getsockname(), sock.getpeername())
     except OSError:
-        return "", ""
+        return None
 
 
 def _identity(fd: int) -> Optional[Tuple[int, int]]:
@@ -122,27 +123,29 @@ class ConnectionMonitor:
         self._read_ahead()
         return (zmq.EVENT_DISCONNECTED, fd) in self._ahead
 
-    def opened(self, fd: int) -> Tuple[str, str]:
-        """ACCEPTED / CONNECTED ``fd``: hold a duplicate; returns the ``(local, remote)`` ends."""
+    def opened(self, fd: int) -> Optional[Ends]:
+        """ACCEPTED / CONNECTED ``fd``: hold a duplicate of a TCP connection; returns the
+        connection's addresses as the OS reports them (None when unknown)."""
         self._release(fd)  # an older connection with that number ended unannounced
         try:
             copy = os.dup(fd)
         except OSError:
-            return "", ""
+            return None
         if self._closed_later(fd):  # the number may have named another file by then
             os.close(copy)
-            return "", ""
+            return None
         try:
             sock = socket.socket(fileno=copy)
-        except OSError:  # not a socket: libzmq's connection is not TCP (ipc:// is)
+        except OSError:
             os.close(copy)
-            return "", ""
+            return None
         ends = _ends(sock)
+        remote = format_address(ends.remote) if ends is not None else ""  # "" unless TCP
         if not self.enabled or len(self._held) >= self.limit or sock.type != socket.SOCK_STREAM \
-                or not ends[1]:
+                or not remote:
             sock.close()
             return ends
-        self._held[fd] = (sock, _identity(copy), ends[1])
+        self._held[fd] = (sock, _identity(copy), remote)
         return ends
 
     def dropped(self, fd: int) -> Tuple[Optional[Hangup], str]:

@@ -1,26 +1,38 @@
 """What listeners and connectors share: the sink they report to, sending with backpressure."""
 from __future__ import annotations
 
+import atexit
 import collections
+import ctypes
 import errno
-from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Sequence
+import logging
+import time
+import weakref
+from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Sequence, Tuple
 
 import zmq
 
+from .._core.reassembly import Reassembly
+from .._core.linger import PingLedger
 from .._core.wire import LinkKind, encode_link
 
 DATA_HEADER = encode_link(LinkKind.DATA)
+PART_HEADER = encode_link(LinkKind.PART)  #: a leading piece of the next DATA's packet
 PING = encode_link(LinkKind.PING)
 PONG = encode_link(LinkKind.PONG)
 BYE = encode_link(LinkKind.BYE)
 RESET = encode_link(LinkKind.RESET)
 RECV_BATCH = 512  # messages drained per socket per loop pass, so no peer starves the others
 COPY_THRESHOLD = 64 * 1024  # frames larger than this are sent without a copy
+ZERO_COPY_PRUNE_AT = 64  # held zero-copy frames checked for release when this many
 _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _POLLIN = int(zmq.POLLIN)
 _EVENTS = int(zmq.EVENTS)
 _RCVMORE = int(zmq.RCVMORE)
+_ZERO_COPY: "weakref.WeakSet[ZeroCopyFrames]" = weakref.WeakSet()
+_KEPT: List[Any] = []
+log = logging.getLogger("snakezmq.link")
 
 
 class Sink(Protocol):
@@ -39,12 +51,88 @@ class Sink(Protocol):
                  conn_id: Optional[str] = None) -> None: ...
 
 
+def deliver_with_parts(sink: Sink, parts: Reassembly, conn_id: str, body: Sequence[Any]) -> None:
+    """Hand a DATA's body to ``sink`` with the PART pieces before it in front (callers test
+    ``parts.pending`` first: the usual DATA has none and goes to ``sink._received`` directly)."""
+    whole = parts.complete(conn_id, body)
+    if whole is not None:
+        sink._received(conn_id, *whole)
+
+
+def keep_part(sink: Sink, parts: Reassembly, conn_id: str, chunk: bytes, endpoint: str) -> None:
+    """Keep one PART piece; a packet growing past the limit is dropped, logged, and on_error."""
+    error = parts.part(conn_id, chunk, sink._max_message_size)
+    if error is not None:
+        sink._problem("error", "%s: conn=%s sent a packet in parts that grew past the limit: %s; "
+                      "dropped" % (endpoint, conn_id, error), error, conn_id)
+
+
 class Unreachable(Exception):
     """The peer's connection is gone (EHOSTUNREACH on a ROUTER_MANDATORY socket)."""
 
 
-def send_now(sock: zmq.Socket[Any], frames: Sequence[Any]) -> bool:
+class ZeroCopyFrames:
+    """Frames sent without a copy, each held (with its MessageTracker) while libzmq reads it.
+
+    pyzmq holds such a buffer only until its garbage-collector thread stops at interpreter
+    exit, while libzmq's I/O thread may still be sending it: it then reads freed memory
+    (SIGABRT, "Bad address (src/tcp.cpp:227)"). So we hold a reference of our own, and the
+    frames libzmq has not let go of at exit (or when ``cleanup()`` gives up) are never freed.
+    """
+
+    def __init__(self) -> None:
+        self._held: List[Tuple[zmq.MessageTracker, Any]] = []
+        self._prune_at = ZERO_COPY_PRUNE_AT
+        _ZERO_COPY.add(self)
+
+    def send(self, sock: zmq.Socket[Any], frame: Any, flags: int) -> None:
+        tracker = sock.send(frame, flags, copy=False, track=True)
+        self._held.append((tracker, frame))
+        if len(self._held) >= self._prune_at:
+            self._held = [held for held in self._held if not held[0].done]
+            self._prune_at = max(ZERO_COPY_PRUNE_AT, 2 * len(self._held))
+
+    def release(self, deadline: float) -> int:
+        """Wait until libzmq let go of every frame, at most until ``deadline`` (monotonic);
+        returns how many it still holds, which are then kept for the life of the process."""
+        for tracker, _ in self._held:
+            try:
+                tracker.wait(max(0.0, deadline - time.monotonic()))
+            except zmq.NotDone:
+                break
+        return self.keep_forever()
+
+    def keep_forever(self) -> int:
+        held, self._held = [held for held in self._held if not held[0].done], []
+        for _, frame in held:
+            _never_free(frame)
+        return len(held)
+
+
+def _never_free(obj: Any) -> None:
+    """Leak ``obj`` on purpose: at exit even module globals are freed, before libzmq's
+    I/O thread stops reading."""
+    incref = getattr(getattr(ctypes, "pythonapi", None), "Py_IncRef", None)
+    if incref is not None:
+        incref(ctypes.py_object(obj))
+    else:  # not CPython: the best we have
+        _KEPT.append(obj)
+
+
+@atexit.register
+def _keep_zero_copy_frames_at_exit() -> None:
+    """Frames of Links never cleaned up: libzmq may read them after pyzmq lets go."""
+    for frames in list(_ZERO_COPY):
+        if frames.keep_forever():
+            log.debug("zero-copy frames still in libzmq at exit: kept, never freed")
+
+
+def send_now(sock: zmq.Socket[Any], frames: Sequence[Any],
+             zero_copy: Optional[ZeroCopyFrames] = None) -> bool:
     """Send without blocking: True if sent, False at the high-water mark.
+
+    Frames larger than COPY_THRESHOLD go without a copy through ``zero_copy``
+    (without one, they are copied).
 
     Raises:
         Unreachable: the routing id has no connection any more.
@@ -53,10 +141,13 @@ def send_now(sock: zmq.Socket[Any], frames: Sequence[Any]) -> bool:
     try:
         # Frame by frame with int flags: pyzmq's send_multipart costs twice as much (flag
         # enums). Only the first frame can meet the high-water mark (ZeroMQ then takes the
-        # rest of a multipart message); frames larger than COPY_THRESHOLD are not copied.
+        # rest of a multipart message).
         for index, frame in enumerate(frames):
-            sock.send(frame, _NOBLOCK if index == last else _NOBLOCK_MORE,
-                      copy=len(frame) <= COPY_THRESHOLD)
+            flags = _NOBLOCK if index == last else _NOBLOCK_MORE
+            if zero_copy is not None and len(frame) > COPY_THRESHOLD:
+                zero_copy.send(sock, frame, flags)
+            else:
+                sock.send(frame, flags)
     except zmq.Again:
         return False
     except zmq.ZMQError as exc:
@@ -97,28 +188,36 @@ def receive_batch(socket_of: Callable[[], Optional[zmq.Socket[Any]]],
 
 
 class Outgoing:
-    """Per-connection DATA frames that met the high-water mark, resent in order later."""
+    """Per-connection DATA: frames that met the high-water mark (resent in order later),
+    zero-copy frames libzmq still reads, and the peer's ``PingLedger`` marked at each send."""
 
     def __init__(self) -> None:
         self._waiting: Dict[str, Deque[List[Any]]] = {}
+        self.zero_copy = ZeroCopyFrames()
 
     def __bool__(self) -> bool:
         return bool(self._waiting)
 
-    def send(self, sock: zmq.Socket[Any], conn_id: str, frames: List[Any], sink: Sink) -> None:
+    def send(self, sock: zmq.Socket[Any], conn_id: str, frames: List[Any], sink: Sink,
+             ledger: PingLedger) -> None:
         waiting = self._waiting.get(conn_id)
-        if waiting is None and send_now(sock, frames):
+        if waiting is None and send_now(sock, frames, self.zero_copy):
+            ledger.data_sent()
             sink._sent(conn_id, len(frames[-1]))
             return
         self._waiting.setdefault(conn_id, collections.deque()).append(frames)
 
-    def flush(self, sock: zmq.Socket[Any], conn_id: str, sink: Sink) -> None:
+    def flush(self, sock: zmq.Socket[Any], conn_id: str, sink: Sink, ledger: PingLedger) -> None:
         waiting = self._waiting.get(conn_id)
         while waiting:
-            if not send_now(sock, waiting[0]):
+            if not send_now(sock, waiting[0], self.zero_copy):
                 return
+            ledger.data_sent()
             sink._sent(conn_id, len(waiting.popleft()[-1]))
         self._waiting.pop(conn_id, None)
+
+    def waiting(self, conn_id: str) -> bool:
+        return conn_id in self._waiting
 
     def conn_ids(self) -> List[str]:
         return list(self._waiting)

@@ -41,13 +41,14 @@ __all__ = ["SqliteQueuesStorage"]
 
 log = logging.getLogger("snakezmq.storage.sqlite")
 
-#: snakemq.messaging.MAX_IDENT_LENGTH; only the declared column type, SQLite does not enforce it
-_MAX_IDENT_LENGTH = 50
+#: snakemq.messaging.MAX_IDENT_LENGTH (snakemq compatibility: snakemq.storage.sqlite has it);
+#: only the declared column type, SQLite does not enforce it
+MAX_IDENT_LENGTH = 50
 
 _COLUMNS = ("queue_name", "uuid", "data", "ttl", "flags")
 
 _CREATE_TABLE = ("CREATE TABLE items (queue_name VARCHAR(%i), uuid VARCHAR(%i), data BLOB,"
-                 " ttl REAL, flags INTEGER)" % (_MAX_IDENT_LENGTH, MAX_UUID_LENGTH * 2))
+                 " ttl REAL, flags INTEGER)" % (MAX_IDENT_LENGTH, MAX_UUID_LENGTH * 2))
 _CREATE_INDEX = "CREATE INDEX IF NOT EXISTS items_uuid ON items (uuid)"
 
 _SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")

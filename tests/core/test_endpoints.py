@@ -1,6 +1,7 @@
 """Endpoints: snakemq (host, port) tuples and ZeroMQ strings, validated without DNS."""
 import pytest
 
+from snakezmq._core import endpoints
 from snakezmq._core.endpoints import tcp_address, to_endpoint
 
 
@@ -48,3 +49,18 @@ def test_invalid(address, listening, error):
 ])
 def test_tcp_address(endpoint, address):
     assert tcp_address(endpoint) == address
+
+
+@pytest.mark.parametrize("address, endpoint, expected", [
+    (("127.0.0.1", 5000), "tcp://127.0.0.1:5000", True),
+    (("127.0.0.1", 5000), "tcp://localhost:5000", True),
+    (("::1", 5000, 0, 0), "tcp://[::1]:5000", True),
+    (("127.0.0.1", 5001), "tcp://127.0.0.1:5000", False),
+    ("/tmp/x.ipc", "ipc:///tmp/x.ipc", True),
+    ("\0name", "ipc://@name", True),
+    (b"\0name", "ipc://@name", True),
+    ("", "ipc:///tmp/x.ipc", False),
+    ("inproc://a", "inproc://a", False),
+])
+def test_is_end_of(address, endpoint, expected):
+    assert endpoints.is_end_of(address, endpoint) is expected

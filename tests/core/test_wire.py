@@ -24,7 +24,7 @@ LINK_FIELDS = {
     LinkKind.PROBE: (MAGIC, wire.LINK_VERSION, b"alice", NONCE),
     LinkKind.PROBED: ("duplicate", "in use"),
 }
-LINK_BODY = {LinkKind.DATA: [b"packet"]}
+LINK_BODY = {LinkKind.DATA: [b"packet"], LinkKind.PART: [b"chunk"]}
 
 
 def valid_link(kind):
@@ -187,6 +187,8 @@ BAD_LINK = {
     "unknown kind 0xff": [b"\xff"],
     "DATA without body": [wire.encode_link(LinkKind.DATA)],
     "DATA with three bodies": [wire.encode_link(LinkKind.DATA), b"a", b"b", b"c"],
+    "PART without body": [wire.encode_link(LinkKind.PART)],
+    "PART with two bodies": [wire.encode_link(LinkKind.PART), b"a", b"b"],
     "PING with a body": [wire.encode_link(LinkKind.PING), b"a"],
     "fields on a fieldless kind": [raw(LinkKind.PING, [])],
     "fields missing": [bytes([LinkKind.HELLO])],

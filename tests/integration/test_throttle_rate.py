@@ -12,10 +12,14 @@ is the upper one, which load can only make easier: the bytes received by any
 moment never exceed ``speed`` times the time since the connection started
 (plus one packet, and 20%).
 
+One test sends 1 MiB at 100 kB/s (about 10 s): it arrives whole at a plain
+Packeter, and no one-second window carries more than ``speed`` plus one chunk.
 The last tests check the bucket's arithmetic with a fake clock and a fake Link.
 """
 from __future__ import annotations
 
+import os
+import random
 import struct
 import threading
 import time
@@ -24,6 +28,7 @@ from typing import Any, List, Tuple
 
 import pytest
 
+import snakezmq.exceptions
 import snakezmq.messaging
 import snakezmq.packeter
 import snakezmq.throttle
@@ -136,25 +141,84 @@ def test_releases_keep_pace_with_a_long_poll_timeout(links):
     assert len(arrivals) > 20 and max(gaps) < 0.5, "arrivals stall between polls: %r" % max(gaps)
 
 
+# -- one large packet: chunked, reassembled, and never a burst ---------------------------------
+
+MIB = 1024 * 1024
+SLOW = 100_000  #: bytes per second
+
+
+def window_peak(sends: List[Tuple[float, int]], width: float = 1.0) -> int:
+    """The most bytes in any window of ``width`` seconds (windows starting at a send suffice)."""
+    return max(sum(size for at, size in sends if start <= at < start + width) for start, _ in sends)
+
+
+def test_one_mib_at_100_kb_per_s_arrives_whole_after_9_s_and_never_bursts(links):
+    """Measured where the Throttle hands chunks to ZeroMQ: the sending Link's on_ready_to_send."""
+    sender, throttle, receiver, conn_id, _ = throttled_pair(links, SLOW)
+    handed: List[Tuple[float, int]] = []
+    throttle.link.on_ready_to_send.add(lambda conn, size: handed.append((time.monotonic(), size)))
+    arrived: List[Tuple[float, bytes]] = []
+    receiver.on_packet_recv.add(lambda conn, data: arrived.append((time.monotonic(), data)))
+    sent: List[int] = []
+    sender.on_packet_sent.add(lambda conn, packet_id: sent.append(packet_id))
+    data = os.urandom(MIB)
+    started = time.monotonic()
+    packet_id = sender.send_packet(conn_id, data)
+    links.pump(lambda: arrived and sent, timeout=30.0, what="1 MiB at 100 kB/s")
+    assert [packet for _, packet in arrived] == [data]
+    assert arrived[0][0] - started >= 9.0
+    assert sent == [packet_id]
+    chunk = snakezmq.throttle.chunk_size(SLOW)
+    assert sum(size for _, size in handed) == MIB and max(size for _, size in handed) <= chunk
+    assert len(handed) == -(-MIB // chunk)
+    assert window_peak(handed) <= SLOW + chunk
+
+
 # -- the bucket's arithmetic, with a fake clock and a fake Link (no sockets, no waiting) ---------
 
 class FakeLink:
-    """The parts of a Link a Throttle uses; ``send`` records (time, size)."""
+    """The parts of a Link a Throttle uses; records (time, size, last piece?) of each send.
+
+    Like a Link, it reports each send through ``on_ready_to_send`` later, in the loop pass.
+    """
 
     def __init__(self, clock: List[float]) -> None:
         self.clock = clock
         self.on_connect, self.on_disconnect, self.on_recv = Callback(), Callback(), Callback()
         self.on_ready_to_send, self.on_loop_pass = Callback(), Callback()
-        self.sent: List[Tuple[float, int]] = []
+        self.sent: List[Tuple[float, bytes, bool]] = []
+        self._unreported: List[int] = []
         self.deadline_sources: List[Any] = []
         self.stack = types.SimpleNamespace(on_error=Callback(), on_recv_detached=Callback(),
-                                           add_deadline_source=self.deadline_sources.append)
+                                           add_deadline_source=self.deadline_sources.append,
+                                           send_part=self._send_part)
 
     def send(self, conn_id: str, data: bytes) -> None:
-        self.sent.append((self.clock[0], len(data)))
+        self.sent.append((self.clock[0], data, True))
+        self._unreported.append(len(data))
+
+    def _send_part(self, conn_id: str, data: bytes) -> None:
+        self.sent.append((self.clock[0], data, False))
+        self._unreported.append(len(data))
+
+    def loop_pass(self) -> None:
+        unreported, self._unreported = self._unreported, []
+        for size in unreported:
+            self.on_ready_to_send("c", size)
+        self.on_loop_pass()
 
     def sent_by(self, when: float) -> int:
-        return sum(size for at, size in self.sent if at <= when)
+        return sum(len(data) for at, data, _ in self.sent if at <= when)
+
+    def packets(self) -> List[bytes]:
+        """What the receiving Link would deliver: the parts joined to their DATA."""
+        packets, parts = [], []
+        for _, data, last in self.sent:
+            parts.append(data)
+            if last:
+                packets.append(b"".join(parts))
+                parts = []
+        return packets
 
 
 @pytest.fixture
@@ -172,43 +236,92 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Tuple[FakeLink, Any]:
 def run_passes(link: FakeLink, interval: float, until: float) -> None:
     while link.clock[0] + interval <= until + 1e-9:
         link.clock[0] += interval
-        link.on_loop_pass()
+        link.loop_pass()
 
 
-@pytest.mark.parametrize("interval", [0.01, 0.2, 1.0, 3.0])
-def test_backlogged_connection_keeps_speed_whatever_the_loop_pass_interval(fake, interval):
-    # Passes further apart than the bucket's cap (TIME_QUANTUM) used to lose the rest of
-    # each interval's allowance: loop(poll_timeout=1.0) gave 40% of speed.
+@pytest.mark.parametrize("interval", [0.01, 0.2, 1.0])
+def test_backlogged_connection_keeps_speed_when_passes_come_within_a_chunks_time(fake, interval):
+    # (passes further apart than a chunk's time cannot catch up: that would be a burst)
     link, throttle = fake
     start = link.clock[0]
     for _ in range(200):  # 20 s worth at 1000 B/s
         throttle.send("c", bytes(100))
     run_passes(link, interval, start + 6.0)
-    assert link.sent_by(start + 6.0) == pytest.approx(6000, abs=100)  # one packet either way
+    assert link.sent_by(start + 6.0) == pytest.approx(6000, abs=200)  # two packets either way
 
 
-def test_idle_connection_saves_up_at_most_time_quantum(fake):
+@pytest.mark.parametrize("seed", range(6))
+def test_no_one_second_window_carries_more_than_speed_plus_one_chunk(fake, seed):
+    """Random packet sizes (some many chunks long) and random pass intervals (up to 2.5 s)."""
+    link, throttle = fake
+    rng = random.Random(seed)
+    packets = [os.urandom(rng.choice([rng.randint(0, 300), rng.randint(1000, 6000)]))
+               for _ in range(40)]
+    for packet in packets:
+        throttle.send("c", packet)
+    reports: List[int] = []
+    throttle.on_ready_to_send.add(lambda conn_id, size: reports.append(size))
+    while throttle.stopped and link.clock[0] < 1000.0:
+        link.clock[0] += rng.choice([0.001, 0.05, 0.3, 1.0, 2.5])
+        link.loop_pass()
+    link.loop_pass()
+    chunk = snakezmq.throttle.chunk_size(1000)
+    sends = [(at, len(data)) for at, data, _ in link.sent]
+    assert window_peak(sends) <= 1000 + chunk
+    assert max(size for _, size in sends) <= chunk
+    assert link.packets() == packets
+    assert reports == [len(packet) for packet in packets]  # one on_ready_to_send per send()
+
+
+def test_idle_connection_saves_up_at_most_one_chunk(fake):
     link, throttle = fake
     start = link.clock[0]
     run_passes(link, 1.0, start + 10.0)  # idle: nothing waits
     for _ in range(100):
         throttle.send("c", bytes(100))
-    burst = snakezmq.throttle.TIME_QUANTUM * 1000
-    assert link.sent_by(link.clock[0]) == burst + 100  # what was saved, plus one packet in debt
+    chunk = snakezmq.throttle.chunk_size(1000)
+    assert link.sent_by(link.clock[0]) == chunk // 100 * 100  # what one chunk holds
     run_passes(link, 0.01, link.clock[0] + 2.0)
-    assert link.sent_by(link.clock[0]) == pytest.approx(burst + 100 + 2000, abs=100)
+    assert link.sent_by(link.clock[0]) == pytest.approx(chunk // 100 * 100 + 2000, abs=100)
 
 
 def test_packets_keep_their_order_and_a_disconnect_drops_the_waiting_ones(fake):
     link, throttle = fake
-    order: List[bytes] = []
-    link.send = lambda conn_id, data: order.append(data)  # type: ignore[method-assign]
     for number in range(5):
         throttle.send("c", b"%d" % number * 250)
     run_passes(link, 0.25, link.clock[0] + 0.75)  # 0.25 s earns one packet
-    assert order == [b"%d" % number * 250 for number in range(4)]
+    assert link.packets() == [b"%d" % number * 250 for number in range(3)]
+    assert throttle.stopped == {"c"}
     link.on_disconnect("c")
     run_passes(link, 1.0, link.clock[0] + 2.0)
-    assert len(order) == 4
+    assert len(link.packets()) == 3 and throttle.stopped == set()
     with pytest.raises(KeyError):
         throttle.send("c", b"gone")
+
+
+@pytest.mark.parametrize("size, pieces", [(0, 1), (1, 1), (1024, 1), (1025, 2), (3 * 1024, 3)])
+def test_cut(size, pieces):
+    data = os.urandom(size)
+    cut = snakezmq.throttle.cut(data, 1024)
+    assert len(cut) == pieces and b"".join(piece for piece, _ in cut) == data
+    assert [report for _, report in cut] == [None] * (pieces - 1) + [size]
+
+
+def test_chunk_size_follows_speed_within_bounds():
+    assert snakezmq.throttle.chunk_size(10) == snakezmq.throttle.MIN_CHUNK
+    assert snakezmq.throttle.chunk_size(100_000) == 40_000
+    assert snakezmq.throttle.chunk_size(10 ** 9) == snakezmq.throttle.MAX_CHUNK == 64 * 1024
+
+
+def test_a_chunked_packet_over_the_receivers_limit_is_dropped_with_on_error(links):
+    sender, _, receiver, conn_id, _ = throttled_pair(links, 50_000_000)
+    receiver.max_packet_size = 100_000
+    errors: List[Exception] = []
+    receiver.on_error.add(lambda conn, error: errors.append(error))
+    packets: List[bytes] = []
+    receiver.on_packet_recv.add(lambda conn, data: packets.append(data))
+    sender.send_packet(conn_id, os.urandom(300_000))  # five 64 KiB chunks: past the limit
+    sender.send_packet(conn_id, b"after")
+    links.pump(lambda: packets, what="the packet after the oversized one")
+    assert packets == [b"after"]
+    assert len(errors) == 1 and isinstance(errors[0], snakezmq.exceptions.PacketTooLarge)
