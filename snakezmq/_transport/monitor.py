@@ -26,13 +26,12 @@ import collections
 import itertools
 import os
 import socket
-from typing import Any, Deque, Dict, Optional, Tuple
+from typing import Any, Deque, Dict, NamedTuple, Optional, Tuple
 
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from .._core.drops import Hangup
-from .peersocket import Ends
 
 PRUNE_INTERVAL = 1.0  #: seconds between looks for connections closed without DISCONNECTED
 _endpoints = itertools.count(1)
@@ -57,10 +56,29 @@ def format_address(address: object) -> str:
     return ""
 
 
-def _ends(sock: socket.socket) -> Optional[Ends]:
+class Ends(NamedTuple):
+    """``(getsockname(), getpeername())`` of a connection, as the OS reports them."""
+    local: Any
+    remote: Any
+
+
+def ends_of(sock: socket.socket) -> Optional[Ends]:
     try:
         return Ends(sock.getsockname(), sock.getpeername())
     except OSError:
+        return None
+
+
+def dup_socket(fd: int) -> Optional[socket.socket]:
+    """A socket object on a duplicate of descriptor ``fd``; None if it is gone or no socket."""
+    try:
+        copy = os.dup(fd)
+    except OSError:
+        return None
+    try:
+        return socket.socket(fileno=copy)
+    except OSError:
+        os.close(copy)
         return None
 
 
@@ -127,25 +145,19 @@ class ConnectionMonitor:
         """ACCEPTED / CONNECTED ``fd``: hold a duplicate of a TCP connection; returns the
         connection's addresses as the OS reports them (None when unknown)."""
         self._release(fd)  # an older connection with that number ended unannounced
-        try:
-            copy = os.dup(fd)
-        except OSError:
+        sock = dup_socket(fd)
+        if sock is None:
             return None
         if self._closed_later(fd):  # the number may have named another file by then
-            os.close(copy)
+            sock.close()
             return None
-        try:
-            sock = socket.socket(fileno=copy)
-        except OSError:
-            os.close(copy)
-            return None
-        ends = _ends(sock)
+        ends = ends_of(sock)
         remote = format_address(ends.remote) if ends is not None else ""  # "" unless TCP
         if not self.enabled or len(self._held) >= self.limit or sock.type != socket.SOCK_STREAM \
                 or not remote:
             sock.close()
             return ends
-        self._held[fd] = (sock, _identity(copy), remote)
+        self._held[fd] = (sock, _identity(sock.fileno()), remote)
         return ends
 
     def dropped(self, fd: int) -> Tuple[Optional[Hangup], str]:
