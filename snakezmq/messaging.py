@@ -180,6 +180,8 @@ class Messaging:
             self._execute(actions)
 
     def _on_link_loop_pass(self) -> None:
+        if not self._protocol.tick_due(time.monotonic()):
+            return  # (read without the lock: a sender thread that adds work also wakes the loop)
         with self._lock:
             self._protocol.max_packet_size = self.packeter.max_packet_size
             actions = self._protocol.tick(time.monotonic())
