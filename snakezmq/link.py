@@ -211,8 +211,3 @@ class Link:
         :param runtime: return after about this many seconds (None: no limit)
         """
         self._loop.run(poll_timeout, count, runtime)
-
-    # TODO(lead): remove once messaging uses .stack
-    _set_routing_id = property(lambda self: self.stack.set_routing_id)
-    _peer_ident = property(lambda self: self.stack.peer_ident)
-    _deadline_sources = property(lambda self: self._loop.deadline_sources)

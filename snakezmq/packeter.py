@@ -115,10 +115,6 @@ class Packeter:
     def _on_link_error(self, conn_id: Any, error: Exception) -> None:
         self.on_error(conn_id, error)
 
-    # TODO(lead): remove once messaging uses .stack
-    _on_detached_recv = property(lambda self: self.stack.on_packet_recv_detached)
-    _send_detached = property(lambda self: self.stack.send_detached)
-
 
 class _Stack:
     """``packeter.stack``: what Messaging uses beyond snakemq's API (``_stack.PacketStack``)."""

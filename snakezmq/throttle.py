@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import collections
 import time
-import types
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from ._stack import LinkStack
@@ -172,11 +171,6 @@ class Throttle:
             if bucket is not None and conn_id in self._waiting:
                 self._release(conn_id, bucket, now)
         self.on_loop_pass()
-
-    # TODO(lead): remove once messaging uses .stack
-    _set_routing_id = property(lambda self: self.stack.set_routing_id)
-    _peer_ident = property(lambda self: self.stack.peer_ident)
-    _deadline_sources = property(lambda self: types.SimpleNamespace(append=self.stack.add_deadline_source))
 
 
 class _Stack:
