@@ -101,7 +101,8 @@ def summary(results: Dict[str, Dict[str, List[Optional[float]]]]) -> List[Dict[s
         medians = {backend: statistics.median(v for v in values if v is not None)
                    if any(v is not None for v in values) else None
                    for backend, values in by_backend.items()}
-        rows.append({"script": name, "snakemq": medians["snakemq"], "snakezmq": medians["snakezmq"],
+        rows.append({"script": name, "values": by_backend,
+                     "snakemq": medians["snakemq"], "snakezmq": medians["snakezmq"],
                      "ratio": statistics.median(b / a for a, b in pairs) if pairs else None,
                      "pairs": len(pairs), "failed": {backend: sum(v is None for v in values)
                                                      for backend, values in by_backend.items()}})

@@ -5,13 +5,15 @@ as much for 5 bytes as for 5 kB; snakemq's Packeter writes many packets with one
 ``send()`` to its TCP socket. So what the loop's own thread sends (from callbacks)
 to a peer that accepts PACKETS (its HELLO or WELCOME says up to how many bytes) is
 gathered here and sent at the end of the loop pass, or before anything else goes
-to that connection, or when the peer's limit is reached. The peer's Link hands
-the packets up one by one, exactly as if each had come in a DATA of its own
-(docs/protocol.md, "PACKETS"). Pure: the Link sends what ``take`` returns.
+to that connection, or when the peer's limit is reached. As snakemq's Packeter
+sends while no send is in progress, the first packet a pass sends to a connection
+goes at once: a lone reply waits for nothing. The peer's Link hands the packets
+up one by one, exactly as if each had come in a DATA of its own (docs/protocol.md,
+"PACKETS"). Pure: the Link sends what ``take`` returns.
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Set
 
 from .wire import PACKET_OVERHEAD, PACKETS_OVERHEAD
 
@@ -35,6 +37,7 @@ class Coalescer:
         self._limits: Dict[str, int] = {}  #: conn_id: the peer's limit (connections with one)
         self._packets: Dict[str, List[bytes]] = {}  #: conn_id: gathered, in order (never empty)
         self._sizes: Dict[str, int] = {}  #: conn_id: the PACKETS body they make
+        self._sent_alone: Set[str] = set()  #: conn_ids whose first packet of this pass went at once
 
     def __bool__(self) -> bool:
         return bool(self._packets)
@@ -49,13 +52,22 @@ class Coalescer:
         self._limits.pop(conn_id, None)
         self._packets.pop(conn_id, None)
         self._sizes.pop(conn_id, None)
+        self._sent_alone.discard(conn_id)
+
+    def pass_over(self) -> None:
+        """The loop pass ended (everything gathered was sent): first packets go at once again."""
+        self._sent_alone.clear()
 
     def add(self, conn_id: str, packet: bytes) -> bool:
         """Gather ``packet``; False if it must go now: the peer takes no PACKETS, the packet
-        is too large, or it does not fit what is gathered (``take`` that first, then retry)."""
+        is the pass's first to it or too large, or it does not fit what is gathered (``take``
+        that first, then retry)."""
         limit = self._limits.get(conn_id, 0)
         size = len(packet) + PACKET_OVERHEAD
-        if size > GATHERED_PACKET_MAX:
+        if size > GATHERED_PACKET_MAX or not limit:
+            return False
+        if conn_id not in self._sent_alone:
+            self._sent_alone.add(conn_id)
             return False
         total = self._sizes.get(conn_id, PACKETS_OVERHEAD) + size
         if total > limit:

@@ -131,6 +131,7 @@ class Connections:
         if self._ready_to_send:  # what on_loop_pass sent, reported now rather than after a poll
             self._notify_ready_to_send()
             self.send_gathered()  # (reported at the next pass, which does not wait)
+        self._gathered.pass_over()
 
     def _owners_deadline(self) -> float:
         deadlines = [owner.next_deadline() for owner in self.connectors.values()]

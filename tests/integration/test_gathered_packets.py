@@ -124,28 +124,51 @@ def test_a_raising_receive_callback_loses_nothing_of_its_pass(links):
     assert len(raised) == 1  # the first exception left loop(), after the rest was delivered
 
 
-def test_a_peer_that_does_not_announce_packets_gets_data_only(links):
-    """An older connector: its HELLO has no packets_limit. Its session gets one DATA per packet."""
+DATA = wire.encode_link(wire.LinkKind.DATA)
+PACKETS = wire.encode_link(wire.LinkKind.PACKETS)
+
+
+@pytest.mark.parametrize("announced", [None, 1024])
+def test_what_a_connector_gets_depends_on_its_packets_limit(links, announced):
+    """A bare DEALER says HELLO: without packets_limit (an older snakezmq) it gets one DATA
+    per packet; with one, the pass's first packet at once as DATA, then PACKETS bodies no
+    larger than its limit, the packets in order."""
     listener = End(links)
     address = listener.link.add_listener(("127.0.0.1", 0))
     dealer = zmq.Context.instance().socket(zmq.DEALER)
     try:
         dealer.connect("tcp://%s:%d" % address)
-        nonce = os.urandom(wire.NONCE_BYTES)
-        dealer.send(wire.encode_link(wire.LinkKind.HELLO, wire.MAGIC, wire.LINK_VERSION, nonce, False))
-        links.pump(lambda: listener.conns, what="the old connector's session")
+        hello = [wire.MAGIC, wire.LINK_VERSION, os.urandom(wire.NONCE_BYTES), False]
+        hello += ["", announced] if announced else []
+        dealer.send(wire.encode_link(wire.LinkKind.HELLO, *hello))
+        links.pump(lambda: listener.conns, what="the bare connector's session")
         batch = packets(200)
         send_from_callback(links, listener, batch)
         received: List[List[bytes]] = []
-        links.pump(lambda: _drain(dealer, received) >= len(batch) + 1, what="the packets")
-        data = [frames for frames in received if frames[0][:1] != wire.encode_link(wire.LinkKind.WELCOME)]
-        assert [frames[0] for frames in data] == [wire.encode_link(wire.LinkKind.DATA)] * len(batch)
-        assert [frames[1] for frames in data] == batch
+        links.pump(lambda: len(_unpacked(_drain(dealer, received))) >= len(batch), what="the packets")
+        messages = [frames for frames in received if frames[0] in (DATA, PACKETS)]
+        assert _unpacked(messages) == batch
+        if announced is None:
+            assert [frames[0] for frames in messages] == [DATA] * len(batch)
+        else:
+            assert messages[0][0] == DATA and {frames[0] for frames in messages[1:]} == {PACKETS}
+            assert max(len(frames[1]) for frames in messages) <= announced
     finally:
         dealer.close(linger=0)
 
 
-def _drain(sock: Any, received: List[List[bytes]]) -> int:
+def _drain(sock: Any, received: List[List[bytes]]) -> List[List[bytes]]:
     while sock.poll(0):
         received.append(sock.recv_multipart())
-    return len(received)
+    return received
+
+
+def _unpacked(messages: List[List[bytes]]) -> List[bytes]:
+    """The packets of the DATA and PACKETS messages among ``messages``, in order."""
+    out: List[bytes] = []
+    for frames in messages:
+        if frames[0] == DATA:
+            out.append(frames[1])
+        elif frames[0] == PACKETS:
+            out.extend(wire.decode_packets(frames[1]))
+    return out
