@@ -282,6 +282,45 @@ class Link:
                 self._do_loop = False
                 self._loop_thread = outer_thread
 
+    # -- driving the loop from another event loop (snakezmq.asyncio) -----------------------
+
+    def poll_fds(self) -> Dict[int, object]:
+        """The descriptors an outside event loop must watch for reading, each with the
+        socket it belongs to (a new socket may get a closed one's number: watch it anew).
+
+        ZeroMQ's descriptors are edge-triggered: after a ``run_once`` that returned False
+        they signal anything new; after one that returned True, run another pass first.
+        """
+        return sockets.poll_descriptors(self._poller)
+
+    def next_timeout(self) -> Optional[float]:
+        """Seconds until a pass is due even if nothing becomes readable (None: never)."""
+        if self._ready_to_send or self._wake_soon:
+            return 0.0
+        deadline = self._next_deadline()
+        if deadline == float("inf"):
+            return None
+        return max(MIN_POLL_TIMEOUT, deadline - time.monotonic())
+
+    def run_once(self, timeout: float = 0.0) -> bool:
+        """One loop pass whose poll waits at most ``timeout`` seconds (0: never blocks), as
+        ``loop()`` runs them; for a driver in another event loop (``snakezmq.asyncio``).
+
+        Returns True when another pass is due at once (more to read, or work pending).
+        Callbacks run in this thread; their exceptions propagate, as from ``loop()``.
+        """
+        if self._cleaned_up:
+            return False
+        with self._loop_lock:
+            outer_thread, self._loop_thread = self._loop_thread, threading.get_ident()
+            try:
+                self._run_once(timeout, floor=min(timeout, MIN_POLL_TIMEOUT))
+            finally:
+                self._loop_thread = outer_thread
+            if self._cleaned_up:  # a callback cleaned up
+                return False
+            return self._wake_soon or bool(self._ready_to_send) or sockets.readable(self._poller)
+
     def _run_if_idle(self, action: Callable[[], None]) -> bool:
         """Run ``action`` now if this thread may use the sockets: no other thread is in
         ``loop()``. Lets ``send_message`` send a backlog before the loop runs (pipelining)."""
@@ -294,13 +333,13 @@ class Link:
             self._loop_lock.release()
         return True
 
-    def _run_once(self, poll_timeout: float) -> bool:
+    def _run_once(self, poll_timeout: float, floor: float = MIN_POLL_TIMEOUT) -> bool:
         now = time.monotonic()
         if self._ready_to_send or self._wake_soon:
             self._wake_soon = False
             timeout = 0.0
         else:
-            timeout = max(MIN_POLL_TIMEOUT, min(poll_timeout, self._next_deadline() - now))
+            timeout = max(floor, min(poll_timeout, self._next_deadline() - now))
         # (timeout >= 0: pyzmq would int() a float too; infinite: block until something happens)
         ready = self._poller.poll(None if timeout == float("inf") else int(timeout * 1000))
         now = time.monotonic()

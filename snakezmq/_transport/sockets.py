@@ -68,6 +68,21 @@ def make_dealer(routing_id: bytes, reconnect_interval: float,
     return sock
 
 
+def poll_descriptors(poller: zmq.Poller) -> Dict[int, object]:
+    """``{descriptor: what it belongs to}`` of a poller's sockets, for an outside event loop.
+
+    A ZeroMQ socket's descriptor (``ZMQ_FD``) is edge-triggered: it signals new events
+    only once ``readable(poller)`` found none. The owner is there so that a driver sees a
+    new socket that got a closed socket's descriptor number."""
+    return {owner if isinstance(owner, int) else int(owner.FD): owner for owner, _ in poller.sockets}
+
+
+def readable(poller: zmq.Poller) -> bool:
+    """Whether any socket of ``poller`` is readable now (never blocks). Checking every
+    socket's ZMQ_EVENTS this way re-arms their edge-triggered descriptors."""
+    return bool(poller.poll(0))
+
+
 def random_routing_id(prefix: bytes) -> bytes:
     """A routing id nobody else uses (ids starting with a zero byte are libzmq's own)."""
     return prefix + os.urandom(8).hex().encode()
