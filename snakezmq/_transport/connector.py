@@ -152,14 +152,20 @@ class Connector:
         self.local_address = local
 
     def _handshake_failed(self, event: int, value: int) -> None:
-        """ZMTP/CURVE handshake failure: logged (rate-limited); a refused key also goes to on_error."""
-        text = curve.describe_failure(event, value, listening=False)
+        """ZMTP/CURVE handshake failure. A refusal (key, mechanism, wrong server key) is an
+        ERROR and ``on_error(ConnectionRefused)``, then retries with a growing interval; other
+        failures are a rate-limited WARNING, and libzmq retries."""
+        secure = self.security is not None
+        text = curve.describe_failure(event, value, listening=False, secure=secure)
+        if curve.refused(event, value, secure):
+            self._run(self.state.handshake_refused(text, time.monotonic()))
+            return
+        self.state.handshake_failed(text)
         suffix = self.failures.allow((event, value))
         if suffix is None:
             log.debug("%s: %s", self.endpoint, text)
-            return
-        error = ConnectionRefused(text, self.endpoint) if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH else None
-        self.sink._problem("error", "%s: %s%s" % (self.endpoint, text, suffix), error)
+        else:
+            self.sink._problem("warning", "%s: %s%s" % (self.endpoint, text, suffix))
 
     def _on_readable(self, now: float) -> None:
         receive_batch(lambda: self.dealer, self._handle, now)
