@@ -37,7 +37,7 @@ Address = Union[Tuple[str, int], str]
 SSL_MESSAGE = (
     "snakezmq does not speak TLS, and it never falls back to plaintext. ZeroMQ's "
     "encryption and authentication is CurveZMQ: make keys with zmq.auth.create_certificates() "
-    "(python examples/make_keys.py keys), then replace the SSLConfig with these two lines:\n"
+    "(snakezmq keys keys client), then replace the SSLConfig with these two lines:\n"
     "    curve = snakezmq.security.CurveConfig.from_files(%s)\n"
     "    link.%s(address, ssl_config=curve)\n"
     "(see the README's Security section).")

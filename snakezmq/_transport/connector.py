@@ -153,14 +153,19 @@ class Connector:
 
     def _handshake_failed(self, event: int, value: int) -> None:
         """ZMTP/CURVE handshake failure. A refusal (key, mechanism, wrong server key) is an
-        ERROR and ``on_error(ConnectionRefused)``, then retries with a growing interval; other
-        failures are a rate-limited WARNING, and libzmq retries."""
+        ERROR and ``on_error(ConnectionRefused)``, then retries with a growing interval. A
+        listener that hangs up on a plaintext connector's greeting (it most likely requires
+        CURVE) is an ERROR and ``on_error`` too, but libzmq retries as usual (a service that
+        hangs up on everyone may take the next one). Others: a rate-limited WARNING."""
         secure = self.security is not None
         text = curve.describe_failure(event, value, listening=False, secure=secure)
         if curve.refused(event, value, secure):
             self._run(self.state.handshake_refused(text, time.monotonic()))
             return
         self.state.handshake_failed(text)
+        if curve.peer_hung_up(event, value):  # likely a CURVE listener; libzmq retries as usual
+            self.sink._problem("error", "%s: %s" % (self.endpoint, text), ConnectionRefused(text, self.endpoint))
+            return
         suffix = self.failures.allow((event, value))
         if suffix is None:
             log.debug("%s: %s", self.endpoint, text)

@@ -20,6 +20,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import zmq
+import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from .._core import ratelimit
@@ -54,6 +55,13 @@ class RateLimit:
             log.debug("%s", text)
         else:
             log.log(level, "%s%s", text, suffix)
+
+
+def create_certificate(directory: str, name: str) -> Tuple[str, str]:
+    """Write ``directory/name.key`` and ``name.key_secret`` (``zmq.auth.create_certificates``);
+    returns their paths."""
+    public, secret = zmq.auth.create_certificates(directory, name)
+    return str(public), str(secret)
 
 
 def short_key(key: Any) -> str:
