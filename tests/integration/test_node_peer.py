@@ -21,6 +21,8 @@ import pytest
 from snakezmq.exceptions import DuplicateIdent
 from snakezmq.message import Message
 
+from ..processes import stop
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NODE_DIR = os.path.join(ROOT, "interop", "node")
 WAIT = 15.0
@@ -72,18 +74,8 @@ class NodePeer:
         self.proc.stdin.write(json.dumps(cmd) + "\n")
         self.proc.stdin.flush()
 
-    def close(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            self.proc.wait(timeout=WAIT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=WAIT)
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
-        return ""
+    def close(self) -> None:
+        stop(self.proc)
 
 
 @pytest.fixture
