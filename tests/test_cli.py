@@ -202,7 +202,7 @@ def test_keys_then_curve_everywhere(listener, tmp_path):
     assert proc.next("message")["data"] == "secret"
     result = cli("send", address, "--ident", "alice", "--to", "server", "--timeout", "5", "plain")
     # ("requires CurveZMQ", or "may require CurveZMQ" when the listener hung up first)
-    assert result.returncode == 4 and b"require CurveZMQ" in result.stderr
+    assert result.returncode == 4 and b"require" in result.stderr and b"CurveZMQ" in result.stderr
 
 
 def test_progress_bar_on_a_terminal(listener):
