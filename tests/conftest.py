@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 import pytest
 
@@ -30,6 +30,7 @@ class Links:
     def __init__(self) -> None:
         self.created: List[Any] = []
         self.live: List[Any] = []  #: the links ``pump`` runs (not yet retired)
+        self.storages: List[Any] = []  #: closed after the links (an open database is a leak)
 
     def new(self) -> Any:
         import snakezmq.link
@@ -47,6 +48,8 @@ class Links:
         link = self.new()
         packeter = snakezmq.packeter.Packeter(link)
         messaging = snakezmq.messaging.Messaging(ident, "", packeter, storage)
+        if storage is not None:
+            self.storages.append(storage)
         return link, packeter, messaging
 
     def record(self, messaging: Any) -> "Recorder":
@@ -75,6 +78,9 @@ class Links:
                 errors.append(exc)
         self.created.clear()
         self.live.clear()
+        for storage in self.storages:
+            storage.close()  # idempotent
+        self.storages.clear()
         if errors:
             raise errors[0]
 
@@ -111,13 +117,14 @@ class Recorder:
 class Peer:
     """A snakezmq peer in a subprocess (tests/integration/peer.py), events as JSON lines."""
 
-    def __init__(self, args: List[str]) -> None:
+    def __init__(self, args: List[str], prefix: Sequence[str] = ()) -> None:
+        """``prefix``: a command that runs the rest, e.g. ``ip netns exec NAME`` (it must exec)."""
         import snakezmq
 
         env = dict(os.environ)
         root = os.path.dirname(os.path.dirname(os.path.abspath(snakezmq.__file__)))
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen([sys.executable, "-u", PEER_SCRIPT] + args, env=env,
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-u", PEER_SCRIPT] + args, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.events: List[Dict[str, Any]] = []
@@ -229,11 +236,12 @@ class Peer:
 
 @pytest.fixture
 def peers() -> Iterable[Callable[..., Peer]]:
-    """``peers(*args)`` starts tests/integration/peer.py; every peer is killed and waited at the end."""
+    """``peers(*args, prefix=())`` starts tests/integration/peer.py; every peer is killed and
+    waited at the end."""
     started: List[Peer] = []
 
-    def start(*args: str) -> Peer:
-        peer = Peer(list(args))
+    def start(*args: str, prefix: Sequence[str] = ()) -> Peer:
+        peer = Peer(list(args), prefix)
         started.append(peer)
         return peer
 

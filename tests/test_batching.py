@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from snakezmq._core import wire
 from snakezmq.exceptions import PacketTooLarge
 from snakezmq.message import Message
-from snakezmq.messaging import BATCH_COUNT, MESSAGE_OVERHEAD, _batch
+from snakezmq._core.batching import BATCH_COUNT, MESSAGE_OVERHEAD, batch_ranges as _batch
 
 
 @settings(max_examples=200, deadline=None, database=None)

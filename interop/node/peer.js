@@ -48,8 +48,8 @@ class Peer {
   // -- the connection ------------------------------------------------------------------------
 
   connect() {
-    this.dealer = new zmq.Dealer({ routingId: this.ident, immediate: true, linger: 0,
-                                   heartbeatInterval: 1000, heartbeatTimeout: 4000 });
+    // No ZMTP heartbeat options: docs/protocol.md, "Why no ZMTP heartbeats".
+    this.dealer = new zmq.Dealer({ routingId: this.ident, immediate: true, linger: 0 });
     this.dealer.connect(this.endpoint);
     this.readLoop(this.dealer);
     this.hello();

@@ -25,7 +25,10 @@ Not thread-safe: the protocol's caller holds its lock.
 from __future__ import annotations
 
 import collections
-from typing import Deque, Dict, List, Optional, Set, Tuple
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple
+
+from ..message import FLAG_PERSISTENT, received_message
+from .wire import MessagesPacket
 
 MAX_CLEAN_RECORDS = 10000  #: records of disconnected senders kept although nothing depends on them
 
@@ -106,6 +109,27 @@ class DeliveredLog:
         """(records, uuids held): what the bounded-memory tests watch."""
         uuids = sum(len(r.unconfirmed) + len(r.carried) for r in self.records.values())
         return len(self.records), uuids
+
+
+def accept(record: StreamRecord, batch: MessagesPacket) -> List[Any]:
+    """The messages of ``batch`` to hand to the application (those not delivered before);
+    the record moves past the whole batch."""
+    count = len(batch.uuids)
+    start = first_new(record, batch.first_seq, count)
+    if start >= count:
+        return []
+    uuids, flags = batch.uuids, batch.flags
+    indexes: Any = range(start, count)
+    if any(map(FLAG_PERSISTENT.__and__, flags)):
+        if record.carried:
+            indexes = [index for index in filter_carried(record, uuids, flags, FLAG_PERSISTENT)
+                       if index >= start]
+        record.unconfirmed.extend((batch.first_seq + index, uuids[index]) for index in indexes
+                                  if flags[index] & FLAG_PERSISTENT)
+    record.delivered = batch.first_seq + count - 1
+    if type(indexes) is range and start == 0:  # (the usual case: no Python loop per message)
+        return list(map(received_message, batch.datas, batch.ttls, flags, uuids))
+    return [received_message(batch.datas[i], batch.ttls[i], flags[i], uuids[i]) for i in indexes]
 
 
 def first_new(record: StreamRecord, first_seq: int, count: int) -> int:

@@ -26,16 +26,15 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from ..exceptions import (DuplicateIdent, PacketTooLarge, SnakeMQException, SnakeMQIncompatibleProtocol,
-                          SnakeMQNoIdent, WireError)
-from ..message import FLAG_PERSISTENT, received_message
+from ..exceptions import PacketTooLarge, SnakeMQException, SnakeMQNoIdent, WireError
+from ..message import FLAG_PERSISTENT
 from . import batching, wire
 from .actions import (TOO_LARGE, TTL_RAN_OUT, Action, Deliver, PeerIdentified, PeerLost, Problem,
                       ReportDropped, ReportSent, Silent, StoreTtls, Transmit, Unclaimed)
-from .delivered import DeliveredLog, StreamRecord, filter_carried, first_new
+from .delivered import DeliveredLog, StreamRecord, accept
 from .outbox import Outbox
+from .peers import Peer, keepalive_scan, refusal_of
 
-MAX_IDENT_LENGTH = 50
 UNCLAIMED_GRACE = 5.0  #: warn about messages waiting this long for an ident nobody connected as
 KEEPALIVE_SCAN = 0.05  #: peers are checked for keepalive at most this often
 CONFIRM_DELAY = 0.1  #: a sender with nothing to send confirms acks this late at most
@@ -44,23 +43,6 @@ CONFIRM_DELAY = 0.1  #: a sender with nothing to send confirms acks this late at
 ACK_AT_ONCE_COUNT = 16
 ACK_AT_ONCE_BYTES = 64 * 1024
 INFINITY = float("inf")
-
-
-class Peer:
-    """One connection as the protocol sees it."""
-
-    __slots__ = ("conn_id", "announced", "ident", "incarnation", "record", "last_heard",
-                 "ping_sent", "told")
-
-    def __init__(self, conn_id: str, announced: Optional[str], now: float) -> None:
-        self.conn_id = conn_id
-        self.announced = announced  #: the ident its routing id announced (listener side)
-        self.ident: Optional[str] = None  #: set by its IDENT
-        self.incarnation = b""
-        self.record: Optional[StreamRecord] = None  #: its stream to us; set by its RESUME
-        self.last_heard = now
-        self.ping_sent: Optional[float] = None
-        self.told = (0, False)  #: the (confirmed, restoring) we last sent it
 
 
 class MessagingProtocol:
@@ -202,6 +184,8 @@ class MessagingProtocol:
 
     def tick(self, now: float) -> List[Action]:
         """Once per loop pass: timers that are due, waiting messages, owed acks."""
+        if not self.tick_due(now):
+            return []  # (the usual pass of a request/response loop)
         actions, self._pending = self._pending, []
         if now >= self._expiry_due:
             dropped = self.outbox.expire(now)
@@ -226,6 +210,10 @@ class MessagingProtocol:
                 self._send_ack(peer, peer.record.delivered if peer.record else 0, actions)
         return actions
 
+    def tick_due(self, now: float) -> bool:
+        """Whether ``tick(now)`` has anything to do."""
+        return bool(self._pending or self.outbox.sendable or self._acks_owed) or now >= self.next_deadline()
+
     def next_deadline(self) -> float:
         """When ``tick`` has something to do next, on its own (INFINITY: nothing)."""
         return min(self._expiry_due, self._unclaimed_due, self._pings_due,
@@ -240,21 +228,13 @@ class MessagingProtocol:
                                   default=INFINITY)
 
     def _keepalive(self, now: float, actions: List[Action]) -> None:
-        interval, wait = self._keepalive_interval, self.keepalive_wait
+        interval = self._keepalive_interval
         if interval is None:
             self._pings_due = INFINITY
             return
-        next_due = INFINITY
-        for peer in list(self.peers.values()):
-            if peer.ping_sent is None and now - peer.last_heard >= interval:
-                peer.ping_sent = now
-                actions.append(Transmit(peer.conn_id, wire.PING_PACKET))
-            if peer.ping_sent is None:
-                next_due = min(next_due, peer.last_heard + interval)
-            elif now - peer.ping_sent > wait:
-                actions.append(Silent(peer.conn_id, peer.ident))
-            else:
-                next_due = min(next_due, peer.ping_sent + wait)
+        pings, silent, next_due = keepalive_scan(self.peers.values(), interval, self.keepalive_wait, now)
+        actions += [Transmit(conn_id, wire.PING_PACKET) for conn_id in pings]
+        actions += [Silent(peer.conn_id, peer.ident) for peer in silent]
         self._pings_due = max(next_due, now + KEEPALIVE_SCAN)
 
     # -- sending ---------------------------------------------------------------------------------
@@ -309,7 +289,7 @@ class MessagingProtocol:
         version, ident, incarnation = wire.decode_ident(packet)
         if peer.ident is not None:
             return  # a repeated identification changes nothing
-        refusal = self._refusal(peer, version, ident)
+        refusal = refusal_of(peer, version, ident, self.conn_by_ident.get(ident))
         if refusal is not None:
             actions.append(Problem(peer.conn_id, refusal, close=True))
             return
@@ -320,20 +300,6 @@ class MessagingProtocol:
         resume = wire.Resume(known[0] if known else None, known[1] if known else 0, queue.epoch,
                              *self._told(peer, self._confirmation(peer)))
         actions.append(Transmit(peer.conn_id, wire.encode_resume(resume)))
-
-    def _refusal(self, peer: Peer, version: int, ident: str) -> Optional[SnakeMQException]:
-        if version != wire.MESSAGING_VERSION:
-            return SnakeMQIncompatibleProtocol("remote messaging protocol version is %d, this side "
-                                               "speaks %d" % (version, wire.MESSAGING_VERSION))
-        if (not ident or len(ident) > MAX_IDENT_LENGTH or ident.startswith("\x00") or "\ufffd" in ident
-                or (peer.announced is not None and peer.announced != ident)):
-            return SnakeMQNoIdent("peer identified as %r (routing id %r); idents must be 1..%d "
-                                  "characters and match the routing id"
-                                  % (ident[:80], peer.announced, MAX_IDENT_LENGTH))
-        if ident in self.conn_by_ident:
-            return DuplicateIdent(ident, "on connection %s; refused connection %s"
-                                  % (self.conn_by_ident[ident], peer.conn_id))
-        return None
 
     def _recv_resume(self, peer: Peer, packet: bytes, payload: Optional[bytes], now: float,
                      actions: List[Action]) -> None:
@@ -381,24 +347,7 @@ class MessagingProtocol:
 
     def _deliver(self, peer: Peer, record: StreamRecord, batch: wire.MessagesPacket,
                  actions: List[Action]) -> None:
-        """Messages not delivered before, as a Deliver action; the record moves past them."""
-        count = len(batch.uuids)
-        start = first_new(record, batch.first_seq, count)
-        if start >= count:
-            return
-        uuids, flags = batch.uuids, batch.flags
-        indexes: Any = range(start, count)
-        if any(map(FLAG_PERSISTENT.__and__, flags)):
-            if record.carried:
-                indexes = [index for index in filter_carried(record, uuids, flags, FLAG_PERSISTENT)
-                           if index >= start]
-            record.unconfirmed.extend((batch.first_seq + index, uuids[index]) for index in indexes
-                                      if flags[index] & FLAG_PERSISTENT)
-        record.delivered = batch.first_seq + count - 1
-        if type(indexes) is range and start == 0:
-            messages = list(map(received_message, batch.datas, batch.ttls, flags, uuids))
-        else:
-            messages = [received_message(batch.datas[i], batch.ttls[i], flags[i], uuids[i]) for i in indexes]
+        messages = accept(record, batch)
         if messages:
             assert peer.ident is not None
             actions.append(Deliver(peer.conn_id, peer.ident, messages))

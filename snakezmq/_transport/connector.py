@@ -16,6 +16,7 @@ from .._core.reassembly import Reassembly
 from ..exceptions import ConnectionRefused, WireError
 from . import curve, peersocket, sockets
 from .linger import LOCAL_SESSIONS
+from .monitor import ConnectionMonitor, format_address
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, deliver_with_parts, keep_part,
                       receive_batch, send_now)
 
@@ -39,16 +40,15 @@ class Connector:
         self.state = state_machine.ConnectorState(endpoint, reconnect_interval,
                                                   sink._new_conn_id, new_nonce)
         self.dealer: Optional[zmq.Socket[Any]] = None
-        self.monitor: Optional[zmq.Socket[Any]] = None
+        self.monitor: Optional[ConnectionMonitor] = None  #: the DEALER's, and its connection
         self.probe: Optional[zmq.Socket[Any]] = None
         self.rid_is_ident = False
         self.hello_unsent = False
         self.outgoing = Outgoing()
         self.ledger = PingLedger()  #: what the listener confirmed on this DEALER (_core.linger)
         self.closing = Farewell(False)  #: the listener while cleanup() lingers
-        self.failures = curve.RateLimit()
-        self.held = sockets.HeldConnections(limit=4)  # this DEALER's connection (_core.drops)
-        self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
+        self.failures = curve.failure_limit()
+        self.stalls = LoopStalls(time.monotonic(), sockets.QUIET_CLOSE_AFTER)
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
         self.ends: Optional[peersocket.Ends] = None  #: the connection's OS addresses (get_socket_by_conn)
         self.parts = Reassembly()  #: packets arriving in PART pieces
@@ -82,9 +82,9 @@ class Connector:
         self.dealer = sockets.make_dealer(rid, self.state.reconnect_interval, self.security)
         self.ledger = PingLedger()
         self.limit = self.dealer.maxmsgsize = self.sink._max_message_size
-        self.monitor = sockets.monitor(self.dealer, sockets.MONITORED_DEALER)
+        self.monitor = ConnectionMonitor(self.dealer, sockets.MONITORED_DEALER, limit=4)
         self.sink._register(self.dealer, self._on_readable)
-        self.sink._register(self.monitor, self._on_monitor)
+        self.sink._register(self.monitor.socket, self._on_monitor)
         self.dealer.connect(self.endpoint)
         if self.endpoint.startswith("inproc://"):
             # inproc has no ZMTP handshake, so the monitor reports nothing: say HELLO now
@@ -92,13 +92,13 @@ class Connector:
             self._run(self.state.transport_up(time.monotonic()))
 
     def _destroy(self, action: Any = None) -> None:
-        if self.dealer is None:
+        if self.dealer is None or self.monitor is None:
             return
         self.sink._unregister(self.dealer)
-        self.sink._unregister(self.monitor)
-        sockets.close(self.dealer, self.monitor, linger_ms=sockets.BYE_LINGER_MS)
+        self.sink._unregister(self.monitor.socket)
+        self.monitor.close(self.dealer)
+        self.dealer.close(linger=sockets.BYE_LINGER_MS)
         self.dealer = self.monitor = None
-        self.held.close()
         self.local_address = ""
         self.ends = None
 
@@ -117,39 +117,35 @@ class Connector:
     def _close_probe(self, action: Any = None) -> None:
         if self.probe is not None:
             self.sink._unregister(self.probe)
-            sockets.close(self.probe)
+            self.probe.close(linger=0)
             self.probe = None
 
     # -- input ------------------------------------------------------------------------
 
     def _on_monitor(self, now: float) -> None:
-        while self.monitor is not None:
-            try:
-                event, value, _ = sockets.read_monitor_event_value(self.monitor)
-            except zmq.Again:
+        while self.monitor is not None:  # (an action below may destroy the socket)
+            next_event = self.monitor.next_event()
+            if next_event is None:
                 return
+            event, value = next_event
             if event == zmq.EVENT_CONNECTED:
-                self._connected_fd(value)
+                self._connection_up(self.monitor.opened(value))
             elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._run(self.state.transport_up(now))
             elif event == zmq.EVENT_DISCONNECTED:
-                hangup, remote = self.held.dropped(value)
+                hangup, remote = self.monitor.dropped(value)
                 if not self.stalls.smooth(now, time.monotonic()):
                     hangup = None  # libzmq may have timed out a connection nobody read
                 self._run(self.state.transport_down(now, hangup, self.limit,
-                                                    sockets.HEARTBEAT_TIMEOUT, remote))
+                                                    sockets.QUIET_CLOSE_AFTER, remote))
             else:
                 self._handshake_failed(event, value)
 
-    def _connected_fd(self, fd: int) -> None:
-        """A TCP connection is up: note this side's address, hold the connection (_core.drops)."""
-        local, remote = self.held.opened(fd)
-        self.ends = peersocket.connector_ends(fd, self.endpoint)
-        port = self.endpoint.rsplit(":", 1)[-1]
-        if not remote.endswith(":" + port):  # the descriptor was reused meanwhile: not ours
-            self.held.close()
-            local = ""
-        self.local_address = local
+    def _connection_up(self, ends: Optional[peersocket.Ends]) -> None:
+        """A connection is up (``ends``: its addresses, from the monitor, which holds it to see
+        why it drops): for HELLO and PROBE (``local_address``) and ``get_socket_by_conn``."""
+        self.ends = peersocket.connector_ends(ends, self.endpoint)
+        self.local_address = format_address(self.ends.local) if self.ends is not None else ""
 
     def _handshake_failed(self, event: int, value: int) -> None:
         """ZMTP/CURVE handshake failure. A refusal (key, mechanism, wrong server key) is an
@@ -166,11 +162,11 @@ class Connector:
         if curve.peer_hung_up(event, value):  # likely a CURVE listener; libzmq retries as usual
             self.sink._problem("error", "%s: %s" % (self.endpoint, text), ConnectionRefused(text, self.endpoint))
             return
-        suffix = self.failures.allow((event, value))
-        if suffix is None:
+        level, tail = self.failures.level((event, value), logging.WARNING, time.monotonic())
+        if level == logging.DEBUG:
             log.debug("%s: %s", self.endpoint, text)
         else:
-            self.sink._problem("warning", "%s: %s%s" % (self.endpoint, text, suffix))
+            self.sink._problem("warning", "%s: %s%s" % (self.endpoint, text, tail))
 
     def _on_readable(self, now: float) -> None:
         receive_batch(lambda: self.dealer, self._handle, now)
@@ -278,7 +274,8 @@ class Connector:
 
     def tick(self, now: float) -> None:
         self.stalls.passed(now, time.monotonic())
-        self.held.prune_every(now)
+        if self.monitor is not None:
+            self.monitor.prune_every(now)
         if self.hello_unsent and self.state.phase is state_machine.Phase.HELLO_SENT:
             self._send_hello()
         conn_id = self.state.conn_id
@@ -299,16 +296,19 @@ class Connector:
         return self.closing.waiting
 
     def linger_sockets(self) -> List[zmq.Socket[Any]]:
-        return [sock for sock in (self.dealer, self.monitor) if sock is not None]
+        if self.dealer is None or self.monitor is None:
+            return []
+        return [self.dealer, self.monitor.socket]
 
     def linger_pass(self, ping: bool) -> bool:
         receive_batch(lambda: self.dealer, self._handle_lingering, 0.0)
         while self.monitor is not None:
-            try:
-                event, _, _ = sockets.read_monitor_event_value(self.monitor)
-            except zmq.Again:
+            next_event = self.monitor.next_event()
+            if next_event is None:
                 break
+            event, value = next_event
             if event == zmq.EVENT_DISCONNECTED:  # what it had not read is lost with the connection
+                self.monitor.dropped(value)
                 self.closing.waiting = False
         closing = self.closing
         closing.waiting = closing.waiting and self._linger_push(ping)

@@ -17,11 +17,12 @@ import errno
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils import z85
 
 from .._core import ratelimit
 from . import sockets
@@ -31,30 +32,39 @@ START_RETRY = 2.0  #: seconds to wait for a just-stopped authenticator's endpoin
 REPEAT_AFTER = 60.0  #: the same failure is logged at ERROR at most this often
 
 
-class RateLimit:
-    """Thread-safe ``_core.ratelimit.RateLimit`` on the monotonic clock (the ZAP thread uses one).
+def log_failure(limit: ratelimit.RateLimit, key: Any, text: str, level: int = logging.ERROR) -> None:
+    """Log a security failure at ``level``; the same ``key`` at most once a minute (else DEBUG)."""
+    at, tail = limit.level(key, level, time.monotonic())
+    log.log(at, "%s%s", text, tail)
 
-    By default one ERROR line per key per ``REPEAT_AFTER`` seconds; repeats are counted.
-    """
 
-    def __init__(self, interval: float = REPEAT_AFTER, burst: int = 1,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._limit = ratelimit.RateLimit(interval, burst)
-        self._clock = clock
-        self._lock = threading.Lock()
+def failure_limit() -> ratelimit.RateLimit:
+    """One line per kind of failure per ``REPEAT_AFTER`` seconds; the repeats are counted."""
+    return ratelimit.RateLimit(REPEAT_AFTER, burst=1)
 
-    def allow(self, key: Any) -> Optional[str]:
-        """None: suppress this report; else a suffix counting the suppressed ones ("" if none)."""
-        with self._lock:
-            left_out = self._limit.allow(key, self._clock())
-        return None if left_out is None else ratelimit.suffix(left_out)
 
-    def log(self, key: Any, text: str, level: int = logging.ERROR) -> None:
-        suffix = self.allow(key)
-        if suffix is None:
-            log.debug("%s", text)
-        else:
-            log.log(level, "%s%s", text, suffix)
+def has_curve() -> bool:
+    """Whether this libzmq was built with CURVE support."""
+    return bool(zmq.has("curve"))
+
+
+def z85_key(key: bytes) -> Optional[bytes]:
+    """A CURVE key as 40 bytes of Z85 text (``zmq.auth``'s format); None if ``key`` is none."""
+    if len(key) == 32:
+        return z85.encode(key)
+    if len(key) == 40:
+        try:
+            if len(z85.decode(key)) == 32:
+                return key
+        except (ValueError, KeyError, TypeError):
+            pass
+    return None
+
+
+def load_certificate(path: str) -> Tuple[bytes, Optional[bytes]]:
+    """``(public key, secret key or None)`` from a file written by ``zmq.auth.create_certificates``."""
+    public, secret = zmq.auth.load_certificate(path)
+    return public, secret
 
 
 def create_certificate(directory: str, name: str) -> Tuple[str, str]:
@@ -89,7 +99,7 @@ class _ZapService:
         self._lock = threading.Lock()
         self._auth: Optional[ThreadAuthenticator] = None
         self._domains: Dict[str, _Domain] = {}
-        self._denied = RateLimit()
+        self._denied = failure_limit()
 
     def acquire(self, config: Any) -> None:
         with self._lock:
@@ -130,14 +140,14 @@ class _ZapService:
     def callback(self, domain_name: str, key: bytes) -> bool:
         """pyzmq's curve callback (runs in the authenticator thread; never raises)."""
         try:
-            with self._lock:
+            with self._lock:  # (also guards _denied: a stopping and a new authenticator may overlap)
                 domain = self._domains.get(domain_name)
-                endpoints = ", ".join(domain.endpoints) if domain is not None else ""
-            if domain is not None and domain.config.allows_key(key):
-                return True
-            self._denied.log((domain_name, key), "%s: refused a client with CURVE key %s: not in the "
-                             "listener's allowed client keys; it gets nothing through"
-                             % (endpoints or "listener", short_key(key)))
+                if domain is not None and domain.config.allows_key(key):
+                    return True
+                where = ", ".join(domain.endpoints) if domain is not None else ""
+                log_failure(self._denied, (domain_name, key), "%s: refused a client with CURVE key "
+                            "%s: not in the listener's allowed client keys; it gets nothing through"
+                            % (where or "listener", short_key(key)))
         except Exception:  # an exception would kill the authenticator thread
             log.exception("ZAP callback failed; refusing the client")
         return False

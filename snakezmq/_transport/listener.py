@@ -16,6 +16,7 @@ from .._core.sessions import SessionTable
 from ..exceptions import DuplicateIdent, WireError
 from . import curve, peersocket, sockets
 from .linger import LOCAL_SESSIONS
+from .monitor import ConnectionMonitor
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, RESET, Outgoing, Sink, Unreachable,
                       deliver_with_parts, keep_part, peer_address, receive_batch, send_now)
 
@@ -50,7 +51,7 @@ class Listener:
         self.sink = sink
         # CurveZMQ: the ZAP handler runs before the socket exists, so no client is ever unchecked.
         self.guard = curve.CurveGuard(security) if security is not None else None
-        self.failures = curve.RateLimit()
+        self.failures = curve.failure_limit()
         try:
             self.router = sockets.make_router(security)
         except BaseException:
@@ -65,21 +66,20 @@ class Listener:
             raise
         if self.guard is not None:
             self.guard.bound(self.endpoint)
-        self.monitor = sockets.monitor(self.router, sockets.MONITORED_ROUTER)
+        self.monitor = ConnectionMonitor(self.router, sockets.MONITORED_ROUTER)  # why drops happen
         self.sessions = SessionTable(sink._new_conn_id)
         self.outgoing = Outgoing()
         self.ledgers = RidLedgers()  #: what each peer confirmed (``_core.linger``)
         self.closing: Dict[bytes, Farewell] = {}  #: the sessions' peers while cleanup() lingers
         self.probes: Dict[bytes, List[PendingProbe]] = {}
         self.sweeps = Sweeps()
-        self.held = sockets.HeldConnections()  # each connection, to see why it dropped (_core.drops)
         self.cuts = PendingCuts()
-        self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
+        self.stalls = LoopStalls(time.monotonic(), sockets.QUIET_CLOSE_AFTER)
         self.limit: int = sink._max_message_size
         self.peer_sockets: Dict[str, peersocket.PeerSocket] = {}  #: conn_id: link.get_socket_by_conn()
         self.parts = Reassembly()  #: packets arriving in PART pieces
         sink._register(self.router, self._on_readable)
-        sink._register(self.monitor, self._on_monitor)
+        sink._register(self.monitor.socket, self._on_monitor)
 
     # -- input -----------------------------------------------------------------
 
@@ -187,14 +187,14 @@ class Listener:
     def _on_monitor(self, now: float) -> None:
         swept = False
         while True:
-            try:
-                event, value, _ = sockets.read_monitor_event_value(self.monitor)
-            except zmq.Again:
+            next_event = self.monitor.next_event()
+            if next_event is None:
                 return
+            event, value = next_event
             if event == zmq.EVENT_ACCEPTED:
-                self.held.opened(value)
+                self.monitor.opened(value)
             elif event == zmq.EVENT_DISCONNECTED:
-                hangup, remote = self.held.dropped(value)
+                hangup, remote = self.monitor.dropped(value)
                 if hangup is not None and hangup is not Hangup.PEER and self.stalls.smooth(
                         now, time.monotonic()):
                     self.cuts.add(remote, hangup, now)  # for the session the sweep finds gone
@@ -211,7 +211,7 @@ class Listener:
             return
         if curve.peer_hung_up(event, value):  # reported as the mismatch the peer saw
             event, value = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, curve.MISMATCH
-        self.failures.log((event, value), "%s: %s" % (
+        curve.log_failure(self.failures, (event, value), "%s: %s" % (
             self.endpoint, curve.describe_failure(event, value, listening=True)),
             curve.failure_level(event, value))
 
@@ -251,7 +251,7 @@ class Listener:
             if pending[0].deadline > now:
                 continue
             del self.probes[target]
-            self._end(target)  # the holder did not answer: its session is over
+            self._end_silent(target)  # the holder did not answer: its session is over
             for probe in pending:
                 self._answer_probe(probe.probe_rid, "wait", "the previous connection did not answer")
 
@@ -358,13 +358,21 @@ class Listener:
         if conn_id is not None:
             self._disconnected(conn_id)
 
+    def _end_silent(self, rid: bytes) -> None:
+        """End the session of a peer that stopped answering, and its TCP connection: libzmq
+        then frees the routing id for the peer's next connection (nothing else would)."""
+        session = self.sessions.by_rid(rid)
+        if session is not None:
+            self.monitor.shut(session.peer_address)
+        self._end(rid)
+
     def _report_cut(self, rid: bytes, now: float) -> None:
         """WARNING and on_error if libzmq cut this session's peer off while it was sending."""
         session = self.sessions.by_rid(rid)
         if session is None:
             return
         hangup = self.cuts.match(session.peer_address, now)
-        if cut_while_sending(hangup, now - session.liveness.last_heard, sockets.HEARTBEAT_TIMEOUT):
+        if cut_while_sending(hangup, now - session.liveness.last_heard, sockets.QUIET_CLOSE_AFTER):
             text, error = cut_report(self.endpoint, session.peer_address, session.conn_id, self.limit)
             self.sink._problem("warning", text, error, session.conn_id)
 
@@ -394,7 +402,7 @@ class Listener:
 
     def tick(self, now: float) -> None:
         self.stalls.passed(now, time.monotonic())
-        self.held.prune_every(now)
+        self.monitor.prune_every(now)
         for conn_id in self.outgoing.conn_ids():
             session = self.sessions.by_conn(conn_id)
             if session is None:
@@ -411,7 +419,7 @@ class Listener:
             log.warning("%s: peer %r silent for %.0f s, session ended", self.endpoint,
                         _ident_text(rid), DEAD_AFTER)
             self._send_control(rid, BYE)
-            self._end(rid)
+            self._end_silent(rid)
         if self.probes:
             self._expire_probes(now)
         if self.sweeps.due(now):
@@ -430,13 +438,13 @@ class Listener:
                 self._end(session.rid)
         finally:  # a raising on_disconnect must not leak the sockets
             self.sink._unregister(self.router)
-            self.sink._unregister(self.monitor)
+            self.sink._unregister(self.monitor.socket)
             try:
                 self.router.unbind(self.endpoint)  # free the port now, not when libzmq gets to it
             except zmq.ZMQError:
                 pass
-            sockets.close(self.router, self.monitor, linger_ms=sockets.BYE_LINGER_MS)
-            self.held.close()
+            self.monitor.close(self.router)
+            self.router.close(linger=sockets.BYE_LINGER_MS)
             self._release_guard()
 
     def _release_guard(self) -> None:
