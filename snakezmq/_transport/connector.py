@@ -160,14 +160,25 @@ class Connector:
         self.local_address = format_address(self.ends.local) if self.ends is not None else ""
 
     def _handshake_failed(self, event: int, value: int) -> None:
-        """ZMTP/CURVE handshake failure: logged (rate-limited); a refused key also goes to on_error."""
-        text = curve.describe_failure(event, value, listening=False)
-        level, tail = self.failures.level((event, value), logging.ERROR, time.monotonic())
+        """ZMTP/CURVE handshake failure. A refusal (key, mechanism, wrong server key) is an
+        ERROR and ``on_error(ConnectionRefused)``, then retries with a growing interval. A
+        listener that hangs up on a plaintext connector's greeting (it most likely requires
+        CURVE) is an ERROR and ``on_error`` too, but libzmq retries as usual (a service that
+        hangs up on everyone may take the next one). Others: a rate-limited WARNING."""
+        secure = self.security is not None
+        text = curve.describe_failure(event, value, listening=False, secure=secure)
+        if curve.refused(event, value, secure):
+            self._run(self.state.handshake_refused(text, time.monotonic()))
+            return
+        self.state.handshake_failed(text)
+        if curve.peer_hung_up(event, value):  # likely a CURVE listener; libzmq retries as usual
+            self.sink._problem("error", "%s: %s" % (self.endpoint, text), ConnectionRefused(text, self.endpoint))
+            return
+        level, tail = self.failures.level((event, value), logging.WARNING, time.monotonic())
         if level == logging.DEBUG:
             log.debug("%s: %s", self.endpoint, text)
-            return
-        error = ConnectionRefused(text, self.endpoint) if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH else None
-        self.sink._problem("error", "%s: %s%s" % (self.endpoint, text, tail), error)
+        else:
+            self.sink._problem("warning", "%s: %s%s" % (self.endpoint, text, tail))
 
     def _on_readable(self, now: float) -> None:
         receive_batch(lambda: self.dealer, self._handle, now)

@@ -216,10 +216,18 @@ class Listener:
                 if not swept:
                     swept = True
                     self._sweep(now)
-            else:  # a failed handshake: say why (rate-limited)
-                curve.log_failure(self.failures, (event, value), "%s: %s" % (
-                    self.endpoint, curve.describe_failure(event, value, listening=True)),
-                    curve.failure_level(event, value))
+            else:
+                self._handshake_failed(event, value)
+
+    def _handshake_failed(self, event: int, value: int) -> None:
+        """A failed handshake: say why (rate-limited). A bare TCP connection is not worth a line."""
+        if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and not curve.peer_hung_up(event, value):
+            return
+        if curve.peer_hung_up(event, value):  # reported as the mismatch the peer saw
+            event, value = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, curve.MISMATCH
+        curve.log_failure(self.failures, (event, value), "%s: %s" % (
+            self.endpoint, curve.describe_failure(event, value, listening=True)),
+            curve.failure_level(event, value))
 
     def _sweep(self, now: float) -> None:
         """Some peer's connection ended and ZeroMQ does not say which: PING every session;

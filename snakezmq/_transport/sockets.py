@@ -18,9 +18,12 @@ QUIET_CLOSE_AFTER = 4.0
 MONITORED_DEALER = (zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
-# Not HANDSHAKE_FAILED_NO_DETAIL on listeners: every bare TCP connect (a health check) makes one.
+# HANDSHAKE_FAILED_NO_DETAIL on listeners too: a client that saw CURVE when it has no key (or the
+# reverse) hangs up, often before the listener read its greeting (the listener then only sees
+# this event, with EPIPE). Every bare TCP connect (a health check) makes one too, with ECONNRESET:
+# the listener ignores those (curve.peer_hung_up).
 MONITORED_ROUTER = (zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 
 
 def context() -> zmq.Context[zmq.Socket[Any]]:
