@@ -51,13 +51,9 @@ class Driver:
         messaging.on_connect.add(self._on_connect)
         messaging.on_disconnect.add(self._on_disconnect)
         messaging.on_message_recv.add(self._on_message_recv)
-        link = messaging.packeter.link
-        link.on_loop_pass.add(self._on_loop_pass)
-        # The loop must wake when a core timer is due even in loop(poll_timeout=None). The
-        # Link has no public hook for that yet; Messaging uses the same list.
-        sources = getattr(link, "_deadline_sources", None)
-        if sources is not None:
-            sources.append(self._next_deadline)
+        messaging.packeter.link.on_loop_pass.add(self._on_loop_pass)
+        # the loop wakes when a core timer is due, even in loop(poll_timeout=None)
+        messaging.packeter.stack.link.add_deadline_source(self._next_deadline)
 
     # -- what subclasses decide (under the lock; they return what to do) ---------------------
 

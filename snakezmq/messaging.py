@@ -78,20 +78,14 @@ class Messaging:
             Unclaimed: self._unclaimed, StoreTtls: self._store_ttls,
         }
 
-        link = packeter.link
-        set_routing_id = getattr(link, "_set_routing_id", None)
-        if set_routing_id is not None:
-            set_routing_id(self.identifier)
-        deadline_sources = getattr(link, "_deadline_sources", None)
-        if deadline_sources is not None:
-            deadline_sources.append(self._protocol.next_deadline)
-        link.on_loop_pass.add(self._on_link_loop_pass)
+        self._stack = packeter.stack  # the layers below, through their one internal interface
+        self._stack.link.set_routing_id(self.identifier)
+        self._stack.link.add_deadline_source(self._protocol.next_deadline)  # TTLs, keepalive
+        packeter.link.on_loop_pass.add(self._on_link_loop_pass)
         packeter.on_connect.add(self._on_connect)
         packeter.on_disconnect.add(self._on_disconnect)
         packeter.on_packet_recv.add(self._on_packet_recv)
-        detached_recv = getattr(packeter, "_on_detached_recv", None)
-        if detached_recv is not None:
-            detached_recv.add(self._on_packet_recv)
+        self._stack.on_packet_recv_detached.add(self._on_packet_recv)
         packeter.on_error.add(self._on_transport_error)
         if queues_storage is not None:
             self._load_storage(queues_storage)
@@ -156,7 +150,7 @@ class Messaging:
     # -- what happens: fed to the protocol ---------------------------------------------------------
 
     def _on_connect(self, conn_id: str) -> None:
-        announced = getattr(self.packeter.link, "_peer_ident", lambda c: None)(conn_id)
+        announced = self._stack.link.peer_ident(conn_id)
         with self._lock:
             actions = self._protocol.link_connected(conn_id, announced, time.monotonic())
         self._execute(actions)
@@ -180,6 +174,8 @@ class Messaging:
             self._execute(actions)
 
     def _on_link_loop_pass(self) -> None:
+        if not self._protocol.tick_due(time.monotonic()):
+            return  # (read without the lock: a sender thread that adds work also wakes the loop)
         with self._lock:
             self._protocol.max_packet_size = self.packeter.max_packet_size
             actions = self._protocol.tick(time.monotonic())
@@ -210,7 +206,7 @@ class Messaging:
             if action.payload is None:
                 self.packeter.send_packet(action.conn_id, action.packet)
             else:
-                self.packeter._send_detached(action.conn_id, action.packet, action.payload)
+                self._stack.send_detached(action.conn_id, action.packet, action.payload)
         except (NoConnection, KeyError):
             pass  # gone meanwhile: the protocol resends after reconnect
 
@@ -263,10 +259,10 @@ class Messaging:
     def _report(self, conn_id: Optional[str], error: SnakeMQException, close: bool = False) -> None:
         """ERROR (rate-limited per connection and error type, the rest at DEBUG) and on_error."""
         peer = self._protocol.peers.get(conn_id) if conn_id is not None else None
-        left_out = self._report_limit.allow((conn_id, type(error).__name__), time.monotonic())
-        self.log.log(logging.DEBUG if left_out is None else logging.ERROR, "conn=%s ident=%s %s: %s%s",
-                     conn_id, peer.ident if peer else None, type(error).__name__, error,
-                     ratelimit.suffix(left_out or 0))
+        level, tail = self._report_limit.level((conn_id, type(error).__name__), logging.ERROR,
+                                               time.monotonic())
+        self.log.log(level, "conn=%s ident=%s %s: %s%s", conn_id, peer.ident if peer else None,
+                     type(error).__name__, error, tail)
         try:
             self.on_error(conn_id, error)
         finally:

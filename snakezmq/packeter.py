@@ -8,6 +8,7 @@ import collections
 import logging
 from typing import Any, Deque, Dict
 
+from ._stack import LinkStack, PacketStack
 from .callbacks import Callback
 from .exceptions import NoConnection, PacketTooLarge
 from .exceptions import SnakeMQBrokenPacket as SnakeMQBrokenPacket  # snakemq compatibility: re-exported
@@ -37,13 +38,10 @@ class Packeter:
         link.on_disconnect.add(self._on_disconnect)
         link.on_recv.add(self._on_recv)
         link.on_ready_to_send.add(self._on_ready_to_send)
-        link._on_error.add(self._on_link_error)
-        #: ``func(conn_id, packet, payload)``: Messaging's packets whose payload came as a frame
-        #: of its own (large messages); they do not go through ``on_packet_recv``
-        self._on_detached_recv = Callback()
-        self._links_detached = hasattr(type(link), "_send_detached")  # a Throttle has not
-        if self._links_detached:
-            link._on_recv_detached.add(self._on_recv_detached)
+        #: what Messaging uses beyond snakemq's API (``snakezmq._stack.PacketStack``)
+        self.stack: PacketStack = _Stack(self, link.stack)
+        self.stack.link.on_error.add(self._on_link_error)
+        self.stack.link.on_recv_detached.add(self._on_recv_detached)
 
     @property
     def max_packet_size(self) -> int:
@@ -54,9 +52,7 @@ class Packeter:
     @max_packet_size.setter
     def max_packet_size(self, size: int) -> None:
         self._max_packet_size = size
-        set_limit = getattr(self.link, "_set_max_message_size", None)
-        if set_limit is not None:
-            set_limit(size + FRAME_OVERHEAD)
+        self.link.stack.set_max_message_size(size + FRAME_OVERHEAD)
 
     def send_packet(self, conn_id: str, buf: bytes) -> int:
         """Queue ``buf`` for ``conn_id``; returns its packet id.
@@ -69,15 +65,6 @@ class Packeter:
             raise TypeError("packet must be bytes, not %s" % type(buf).__name__)
         packet_id = self._new_packet_id(conn_id, len(buf))
         self.link.send(conn_id, buf)
-        return packet_id
-
-    def _send_detached(self, conn_id: str, packet: bytes, payload: bytes) -> int:
-        """``send_packet(conn_id, packet + payload)`` without copying ``payload`` when the
-        link can send it as a frame of its own (a Link can; a Throttle cannot)."""
-        if not self._links_detached:
-            return self.send_packet(conn_id, packet + payload)
-        packet_id = self._new_packet_id(conn_id, len(packet) + len(payload))
-        self.link._send_detached(conn_id, packet, payload)
         return packet_id
 
     def _new_packet_id(self, conn_id: str, size: int) -> int:
@@ -106,8 +93,8 @@ class Packeter:
     def _on_recv_detached(self, conn_id: str, packet: bytes, payload: bytes) -> None:
         if not self._fits(conn_id, len(packet) + len(payload)):
             return
-        if self._on_detached_recv.callbacks:
-            self._on_detached_recv(conn_id, packet, payload)
+        if self.stack.on_packet_recv_detached.callbacks:
+            self.stack.on_packet_recv_detached(conn_id, packet, payload)
         else:
             self.on_packet_recv(conn_id, packet + payload)
 
@@ -127,3 +114,20 @@ class Packeter:
 
     def _on_link_error(self, conn_id: Any, error: Exception) -> None:
         self.on_error(conn_id, error)
+
+
+class _Stack:
+    """``packeter.stack``: what Messaging uses beyond snakemq's API (``_stack.PacketStack``)."""
+
+    def __init__(self, packeter: Packeter, link: LinkStack) -> None:
+        self.link = link
+        #: ``func(conn_id, packet, payload)``: a packet whose payload came as a frame of its own
+        #: (large messages); without a subscriber, ``on_packet_recv`` gets ``packet + payload``
+        self.on_packet_recv_detached = Callback()
+        self._packeter = packeter
+
+    def send_detached(self, conn_id: str, packet: bytes, payload: bytes) -> int:
+        """``send_packet(conn_id, packet + payload)`` without copying ``payload``; the packet id."""
+        packet_id = self._packeter._new_packet_id(conn_id, len(packet) + len(payload))
+        self.link.send_detached(conn_id, packet, payload)
+        return packet_id

@@ -9,7 +9,8 @@ import logging
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
-from ._core.outbox import Outbox, PeerQueue
+from ._core.outbox import Outbox
+from ._core.peer_queue import PeerQueue
 from .callbacks import Callback
 from .message import FLAG_PERSISTENT as FLAG_PERSISTENT  # snakemq.queues has it too
 from .storage import QueuesStorageBase as QueuesStorageBase  # (and this)

@@ -10,7 +10,8 @@ snakemq's ``SSLConfig`` is replaced by a :class:`CurveConfig`, passed in the sam
     link.add_connector(("server.example", 4000), ssl_config=curve)
 
 Keys are made and read by pyzmq's ``zmq.auth`` only (``create_certificates``,
-``load_certificate``); see ``examples/make_keys.py``.
+``load_certificate``); ``snakezmq keys DIR IDENT...`` makes a listener's key pair and its
+clients' (see :func:`create_key_pair`).
 
 What a secure listener guarantees:
 
@@ -44,13 +45,9 @@ from __future__ import annotations
 import glob
 import itertools
 import os
-from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Union
+from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Tuple, Union
 
-import zmq
-import zmq.auth
-from zmq.utils import z85
-
-from ._transport.curve import short_key
+from ._transport.curve import create_certificate, has_curve, load_certificate, short_key, z85_key
 
 Key = Union[bytes, str]
 
@@ -71,14 +68,9 @@ def normalize_key(key: Key, what: str = "key") -> bytes:
         key = key.encode("ascii", "replace")
     if not isinstance(key, bytes):
         raise TypeError("%s must be bytes or str, not %s" % (what, type(key).__name__))
-    if len(key) == 32:
-        return z85.encode(key)
-    if len(key) == 40:
-        try:
-            if len(z85.decode(key)) == 32:
-                return key
-        except (ValueError, KeyError, TypeError):
-            pass
+    z85_text = z85_key(key)
+    if z85_text is not None:
+        return z85_text
     raise ValueError("%s is not a CURVE key: expected 40 characters of Z85 (as written by "
                      "zmq.auth.create_certificates) or 32 raw bytes" % what)
 
@@ -91,6 +83,14 @@ def _idents(value: Any, key: bytes) -> Union[FrozenSet[str], Any]:
         raise ValueError("allowed_clients[%s]: give one ident, a collection of non-empty idents, "
                          "or ANY_IDENT" % short_key(key))
     return idents
+
+
+def create_key_pair(directory: str, name: str) -> Tuple[str, str]:
+    """Make a CURVE key pair with ``zmq.auth.create_certificates``: ``directory/name.key``
+    (public, for the other side) and ``name.key_secret`` (both keys, for this side only).
+    Returns their paths. ``snakezmq keys`` makes a listener's and its clients' pairs."""
+    os.makedirs(directory, exist_ok=True)
+    return create_certificate(directory, name)
 
 
 class CurveConfig:
@@ -106,10 +106,10 @@ class CurveConfig:
 
     def __init__(self, public_key: Key, secret_key: Key, server_public_key: Optional[Key] = None,
                  allowed_clients: Optional[Mapping[Any, Any]] = None) -> None:
-        if not zmq.has("curve"):
+        if not has_curve():
             raise RuntimeError("this libzmq was built without CURVE support")
         self.public_key = normalize_key(public_key, "public_key")
-        self._secret_key = normalize_key(secret_key, "secret_key")
+        self.secret_key = normalize_key(secret_key, "secret_key")  #: never in repr()
         self.server_public_key = (None if server_public_key is None
                                   else normalize_key(server_public_key, "server_public_key"))
         self.allowed_clients: Optional[Dict[bytes, Any]] = None
@@ -131,13 +131,13 @@ class CurveConfig:
         :param allowed_clients_dir: listeners: a directory of client ``IDENT.key`` files
             (each allows that key to connect as IDENT, see :meth:`load_allowed_clients`)
         """
-        public, secret = zmq.auth.load_certificate(secret_file)
+        public, secret = load_certificate(secret_file)
         if secret is None:
             raise ValueError("%s holds no secret key; pass this side's .key_secret file "
                              "(written by zmq.auth.create_certificates)" % secret_file)
         server = None
         if server_public_file is not None:
-            server, _ = zmq.auth.load_certificate(server_public_file)
+            server, _ = load_certificate(server_public_file)
         allowed = None if allowed_clients_dir is None else cls.load_allowed_clients(allowed_clients_dir)
         return cls(public, secret, server_public_key=server, allowed_clients=allowed)
 
@@ -148,7 +148,7 @@ class CurveConfig:
             raise ValueError("allowed clients directory %r does not exist" % directory)
         allowed: Dict[bytes, FrozenSet[str]] = {}
         for path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.key"))):
-            public, _ = zmq.auth.load_certificate(path)
+            public, _ = load_certificate(path)
             ident = os.path.basename(path)[:-len(".key")]
             allowed[public] = allowed.get(public, frozenset()) | {ident}
         return allowed
@@ -172,21 +172,6 @@ class CurveConfig:
         if not listening and self.server_public_key is None:
             raise ValueError("a connector's CurveConfig needs server_public_key (or "
                              "from_files(..., server_public_file=...)): the listener's public key")
-
-    # -- sockets (called by snakezmq._transport.sockets) ---------------------------------
-
-    def apply_server(self, sock: zmq.Socket[Any]) -> None:
-        sock.curve_server = True
-        sock.curve_publickey = self.public_key
-        sock.curve_secretkey = self._secret_key
-        sock.zap_domain = self.zap_domain.encode()
-
-    def apply_client(self, sock: zmq.Socket[Any]) -> None:
-        if self.server_public_key is None:
-            raise ValueError("a connector's CurveConfig needs server_public_key")
-        sock.curve_serverkey = self.server_public_key
-        sock.curve_publickey = self.public_key
-        sock.curve_secretkey = self._secret_key
 
     # -- decisions (ZAP handler thread and listener) -------------------------------------
 

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
+from ._stack import LinkStack
 from .callbacks import Callback
 from .link import POLL_TIMEOUT
 
@@ -104,12 +105,14 @@ class Throttle:
         link.on_disconnect.add(self._on_disconnect)
         link.on_ready_to_send.add(self._on_link_ready_to_send)
         link.on_loop_pass.add(self._on_loop_pass)
-        deadline_sources = getattr(link, "_deadline_sources", None)
-        if deadline_sources is not None:
-            deadline_sources.append(self._next_release)
+        #: the Link's ``stack`` (``snakezmq._stack.LinkStack``), detached sends throttled too
+        self.stack: LinkStack = _Stack(self, link.stack)
+        link.stack.add_deadline_source(self._next_release)
 
     def __getattr__(self, name: str) -> Any:
-        # Everything else (loop, stop, close, wakeup_poll, add_connector, ...) is the Link's.
+        # The rest of the Link's public API (loop, stop, close, wakeup_poll, add_connector, ...).
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(self.link, name)
 
     @property
@@ -132,7 +135,7 @@ class Throttle:
         while waiting and bucket.take(len(waiting[0][0]), now):
             piece, report = waiting.popleft()
             if report is None:
-                self.link._send_part(conn_id, piece)
+                self.link.stack.send_part(conn_id, piece)
             else:
                 self.link.send(conn_id, piece)
             self._in_link.setdefault(conn_id, collections.deque()).append(report)
@@ -168,3 +171,32 @@ class Throttle:
             if bucket is not None and conn_id in self._waiting:
                 self._release(conn_id, bucket, now)
         self.on_loop_pass()
+
+
+class _Stack:
+    """``throttle.stack``: the wrapped Link's stack, except that a detached send is an
+    ordinary throttled ``send`` of the joined packet."""
+
+    def __init__(self, throttle: Throttle, link: LinkStack) -> None:
+        self._throttle = throttle
+        self._link = link
+        self.on_error = link.on_error
+        self.on_recv_detached = link.on_recv_detached
+
+    def send_detached(self, conn_id: str, packet: bytes, payload: bytes) -> None:
+        self._throttle.send(conn_id, packet + payload)
+
+    def send_part(self, conn_id: str, chunk: bytes) -> None:
+        self._link.send_part(conn_id, chunk)
+
+    def set_routing_id(self, ident: str) -> None:
+        self._link.set_routing_id(ident)
+
+    def set_max_message_size(self, size: int) -> None:
+        self._link.set_max_message_size(size)
+
+    def add_deadline_source(self, source: Callable[[], float]) -> None:
+        self._link.add_deadline_source(source)
+
+    def peer_ident(self, conn_id: str) -> Optional[str]:
+        return self._link.peer_ident(conn_id)

@@ -30,6 +30,7 @@ class Links:
     def __init__(self) -> None:
         self.created: List[Any] = []
         self.live: List[Any] = []  #: the links ``pump`` runs (not yet retired)
+        self.storages: List[Any] = []  #: closed after the links (an open database is a leak)
 
     def new(self) -> Any:
         import snakezmq.link
@@ -47,6 +48,8 @@ class Links:
         link = self.new()
         packeter = snakezmq.packeter.Packeter(link)
         messaging = snakezmq.messaging.Messaging(ident, "", packeter, storage)
+        if storage is not None:
+            self.storages.append(storage)
         return link, packeter, messaging
 
     def record(self, messaging: Any) -> "Recorder":
@@ -75,6 +78,9 @@ class Links:
                 errors.append(exc)
         self.created.clear()
         self.live.clear()
+        for storage in self.storages:
+            storage.close()  # idempotent
+        self.storages.clear()
         if errors:
             raise errors[0]
 
@@ -208,10 +214,12 @@ class Peer:
         self.proc.stdin.flush()
 
     def kill(self) -> None:
-        """SIGKILL: the process gets no chance to say goodbye."""
+        """SIGKILL: the process gets no chance to say goodbye. Returns once everything it
+        printed before has been read (its stdout reader reached the end)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
+        self._threads[0].join(10)
 
     def close(self) -> None:
         """Kill if still running, wait, close the pipes."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, List, NamedTuple, Optional, Tuple, Union
 
 from ..exceptions import SnakeMQException
-from .outbox import MessageDropped
+from .peer_queue import MessageDropped
 
 TTL_RAN_OUT = "its TTL ran out"
 TOO_LARGE = "it no longer fits Packeter.max_packet_size"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 from . import wire
-from .outbox import Taken
+from .peer_queue import Taken
 
 BATCH_COUNT = 1024  #: messages per MESSAGES packet at most
 BATCH_BYTES = 256 * 1024  #: bytes per MESSAGES packet at most (a larger message travels alone)

@@ -4,7 +4,7 @@ libzmq closes a connection whose peer sends a message over ``ZMQ_MAXMSGSIZE``
 (or breaks ZMTP framing) and reports a bare ``EVENT_DISCONNECTED``, exactly as
 for a peer that hung up. The transport keeps a duplicate of each connection's
 descriptor, so after libzmq's close it can still look at the connection
-(``sockets.HeldConnections``) and tell us one ``Hangup``:
+(``_transport.monitor.ConnectionMonitor``) and tell us one ``Hangup``:
 
 - ``PEER``: the peer hung up (end of stream or reset): it closed or its process died.
 - ``MID_MESSAGE``: libzmq closed while the peer's bytes were still unread: it

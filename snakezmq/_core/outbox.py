@@ -22,10 +22,7 @@ Theory of operation (times are float seconds on a monotonic clock, passed in):
   may remember (see ``_core.delivered``). ``acked_upto`` is how far the queue has
   processed acks, and ``restored`` counts messages restored from storage that are
   neither acknowledged nor dropped: both are reported to the receiver.
-Representation: a message pushed while its destination is connected is kept bare
-(``fresh``) until it is sent; only messages that need ttl bookkeeping (pushed while
-away, or put back by a disconnect) get an ``Entry``. A burst of sends then costs one
-object per message (the user's Message), which halves the garbage collector's work.
+Representation: see ``_core.peer_queue``.
 Not thread-safe: the caller (Messaging) holds its lock.
 """
 from __future__ import annotations
@@ -34,111 +31,12 @@ import bisect
 import collections
 import heapq
 import itertools
-from typing import Any, Callable, Deque, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
+
+from .peer_queue import Entry, MessageDropped, PeerQueue, Taken, data_sizes, entry_sizes, message_of
 
 WINDOW = 16384  #: messages in flight per destination
 WINDOW_BYTES = 32 * 1024 * 1024  #: payload bytes in flight per destination (a larger message goes alone)
-
-
-class MessageDropped(NamedTuple):
-    ident: str
-    message: Any
-
-
-class Entry:
-    """A queued message with its ttl bookkeeping and (once sent) its sequence number.
-
-    Only messages that need the bookkeeping get one: pushed while the destination was
-    away, or sent and put back after a disconnect. A message pushed while its destination
-    is connected stays bare until it is sent (no allocation, no garbage collector work).
-    """
-
-    __slots__ = ("message", "ttl", "charged_at", "seq", "deadline", "restored")
-
-    def __init__(self, message: Any, ttl: Optional[float], now: float, seq: int = 0) -> None:
-        self.message = message
-        self.restored = False  #: loaded from storage by a restarted sender
-        self.ttl = ttl  #: remaining seconds as of ``charged_at`` (None: never expires)
-        self.charged_at = now
-        self.seq = seq  #: 0 = not sent yet; -1 = dropped
-        self.deadline = 0.0  #: when it expires, while its destination is away
-
-    def __lt__(self, other: "Entry") -> bool:
-        # Entries are their own expiry-heap items: no tuple, float and counter per message.
-        return self.deadline < other.deadline
-
-    def remaining(self, now: float, away_since: Optional[float]) -> Optional[float]:
-        if self.ttl is None or away_since is None:
-            return self.ttl
-        return self.ttl - (now - max(self.charged_at, away_since))
-
-
-class Taken:
-    """What ``take_sendable`` moved in flight, by column: ``messages[i]`` has sequence number
-    ``seqs[i]`` and remaining ttl ``ttls[i]`` (frozen while the destination is connected)."""
-
-    __slots__ = ("seqs", "messages", "ttls")
-
-    def __init__(self) -> None:
-        self.seqs: List[int] = []
-        self.messages: List[Any] = []
-        self.ttls: List[Optional[float]] = []
-
-    def __len__(self) -> int:
-        return len(self.seqs)
-
-
-class PeerQueue:
-    """What is queued for, and in flight to, one destination ident.
-
-    Queued messages are ``pending`` (Entries, in front) then ``fresh`` (bare messages pushed
-    while connected; their remaining ttl is their own ``ttl``). In flight, ``inflight`` holds
-    bare messages and the Entries of resent ones, ``inflight_seqs`` their sequence numbers.
-    """
-
-    def __init__(self, ident: str, now: float, epoch: int = 1) -> None:
-        self.ident = ident
-        self.epoch = epoch  #: names this queue's stream of sequence numbers
-        self.acked_upto = 0  #: acks processed up to this sequence number
-        self.restored = 0  #: restored messages neither acknowledged nor dropped
-        self.pending: Deque[Entry] = collections.deque()
-        self.fresh: Deque[Any] = collections.deque()
-        self.inflight: Deque[Any] = collections.deque()
-        self.inflight_seqs: Deque[int] = collections.deque()
-        self.inflight_entries = 0  #: how many of ``inflight`` are Entries (resent messages)
-        self.inflight_bytes = 0
-        self.away_since: Optional[float] = now  #: None while connected
-        self.next_seq = 1
-        self.expiry: List[Entry] = []  #: heap by deadline, only while away
-        self.dropped_in_pending = 0
-        self.waiting_reported = False  #: "nobody with this ident is connected" was reported
-
-    def __len__(self) -> int:
-        return len(self.pending) - self.dropped_in_pending + len(self.fresh) + len(self.inflight)
-
-    def queued(self) -> int:
-        """Messages not sent yet (dropped ones included while the destination is away)."""
-        return len(self.pending) + len(self.fresh)
-
-    def messages(self) -> Iterator[Any]:
-        yield from map(_message_of, self.inflight)
-        for entry in self.pending:
-            if entry.seq >= 0:
-                yield entry.message
-        yield from self.fresh
-
-
-def _message_of(item: Any) -> Any:
-    """The message of an in-flight item (a bare message, or a resent message's Entry)."""
-    return item.message if type(item) is Entry else item
-
-
-def _data_sizes(messages: List[Any]) -> List[int]:
-    return [len(message.data) for message in messages]
-
-
-def _entry_sizes(entries: List[Entry]) -> List[int]:
-    return [len(entry.message.data) for entry in entries]
 
 
 class Outbox:
@@ -290,7 +188,7 @@ class Outbox:
 
     def _take_fresh(self, queue: PeerQueue, taken: Taken) -> None:
         """take_sendable's fast path for bare messages: numbered in one go."""
-        messages, sizes = self._pop_fitting(queue, queue.fresh, _data_sizes)
+        messages, sizes = self._pop_fitting(queue, queue.fresh, data_sizes)
         seqs = range(queue.next_seq, queue.next_seq + len(messages))
         queue.next_seq = seqs.stop
         queue.inflight.extend(messages)
@@ -302,7 +200,7 @@ class Outbox:
 
     def _take_entries(self, queue: PeerQueue, taken: Taken) -> None:
         """take_sendable's fast path for pending entries with no dropped ones among them."""
-        entries, sizes = self._pop_fitting(queue, queue.pending, _entry_sizes)
+        entries, sizes = self._pop_fitting(queue, queue.pending, entry_sizes)
         next_seq = queue.next_seq
         for entry in entries:
             if not entry.seq:  # a resent entry keeps its number
@@ -368,7 +266,7 @@ class Outbox:
             queue.inflight_entries -= 1
             queue.restored -= item.restored
             item.seq = -1
-        message = _message_of(item)
+        message = message_of(item)
         queue.inflight_bytes -= len(message.data)
         return [MessageDropped(ident, message)]
 
@@ -393,7 +291,7 @@ class Outbox:
             entries = [item for item in sent if type(item) is Entry]
             queue.inflight_entries -= len(entries)
             queue.restored -= sum(entry.restored for entry in entries)
-            sent = list(map(_message_of, sent))
+            sent = list(map(message_of, sent))
         queue.inflight_bytes -= sum(map(len, [message.data for message in sent]))
         return sent
 

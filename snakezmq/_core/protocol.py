@@ -184,6 +184,8 @@ class MessagingProtocol:
 
     def tick(self, now: float) -> List[Action]:
         """Once per loop pass: timers that are due, waiting messages, owed acks."""
+        if not self.tick_due(now):
+            return []  # (the usual pass of a request/response loop)
         actions, self._pending = self._pending, []
         if now >= self._expiry_due:
             dropped = self.outbox.expire(now)
@@ -207,6 +209,10 @@ class MessagingProtocol:
                 peer = self.peers[conn_id]
                 self._send_ack(peer, peer.record.delivered if peer.record else 0, actions)
         return actions
+
+    def tick_due(self, now: float) -> bool:
+        """Whether ``tick(now)`` has anything to do."""
+        return bool(self._pending or self.outbox.sendable or self._acks_owed) or now >= self.next_deadline()
 
     def next_deadline(self) -> float:
         """When ``tick`` has something to do next, on its own (INFINITY: nothing)."""

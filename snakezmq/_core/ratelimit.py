@@ -2,16 +2,19 @@
 
 A peer that sends 10,000 bad frames gets 10,000 ``on_error`` calls but only a
 few log lines; the next line that is let through says how many were left out.
+The one log rate limiter of snakezmq: the Link, its listeners and connectors, the
+ZAP handler and Messaging each keep a ``RateLimit`` and log through ``level()``.
 Pure logic: times are float seconds on a monotonic clock, passed in by the caller.
-Not thread-safe (``_transport.curve`` wraps it with a lock for the ZAP thread).
+Not thread-safe: each instance belongs to one thread (the loop's) or is used under a lock.
 """
 from __future__ import annotations
 
-from typing import Dict, Hashable, List, Optional
+from typing import Dict, Hashable, List, Optional, Tuple
 
 REPEAT_AFTER = 60.0  #: seconds in one window
 BURST = 3  #: reports let through per key and window
 MAX_KEYS = 4096  #: keys remembered; beyond that the oldest half is forgotten
+DEBUG = 10  #: ``logging.DEBUG``: where left-out reports go (the core does not import logging)
 
 
 class RateLimit:
@@ -44,6 +47,18 @@ class RateLimit:
             return 0
         seen[2] += 1
         return None
+
+    def level(self, key: Hashable, level: int, now: float) -> Tuple[int, str]:
+        """How to log a report: ``(level, suffix)`` when it is let through (``suffix``
+        counts the reports left out before it), else ``(DEBUG, "")``::
+
+            at, tail = limit.level((conn_id, type(error)), logging.ERROR, time.monotonic())
+            log.log(at, "%s%s", text, tail)
+        """
+        left_out = self.allow(key, now)
+        if left_out is None:
+            return DEBUG, ""
+        return level, suffix(left_out)
 
     def __len__(self) -> int:
         return len(self._seen)

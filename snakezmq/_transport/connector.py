@@ -9,18 +9,20 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import zmq
 
 from .._core import connector as state_machine
-from .._core import wire
+from .._core import coalescing, wire
 from .._core.drops import LoopStalls
 from .._core.linger import Farewell, PingLedger
 from .._core.reassembly import Reassembly
 from ..exceptions import ConnectionRefused, WireError
 from . import curve, peersocket, sockets
 from .linger import LOCAL_SESSIONS
-from .peer_io import (BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, deliver_with_parts, keep_part,
-                      receive_batch, send_now)
+from .monitor import ConnectionMonitor, format_address
+from .peer_io import (BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, deliver_packets,
+                      deliver_with_parts, keep_part, packets_message, receive_batch, send_now)
 
 log = logging.getLogger("snakezmq.link")
 PROBE_PREFIX = b"~szmq-probe-"
+DRAIN_BATCHES = 64  #: receive batches read from a DEALER whose connection dropped, at most
 
 
 def new_nonce() -> bytes:
@@ -39,20 +41,20 @@ class Connector:
         self.state = state_machine.ConnectorState(endpoint, reconnect_interval,
                                                   sink._new_conn_id, new_nonce)
         self.dealer: Optional[zmq.Socket[Any]] = None
-        self.monitor: Optional[zmq.Socket[Any]] = None
+        self.monitor: Optional[ConnectionMonitor] = None  #: the DEALER's, and its connection
         self.probe: Optional[zmq.Socket[Any]] = None
         self.rid_is_ident = False
         self.hello_unsent = False
         self.outgoing = Outgoing()
         self.ledger = PingLedger()  #: what the listener confirmed on this DEALER (_core.linger)
         self.closing = Farewell(False)  #: the listener while cleanup() lingers
-        self.failures = curve.RateLimit()
-        self.held = sockets.HeldConnections(limit=4)  # this DEALER's connection (_core.drops)
+        self.failures = curve.failure_limit()
         self.stalls = LoopStalls(time.monotonic(), sockets.QUIET_CLOSE_AFTER)
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
         self.ends: Optional[peersocket.Ends] = None  #: the connection's OS addresses (get_socket_by_conn)
         self.parts = Reassembly()  #: packets arriving in PART pieces
         self.limit = -1  #: ZMQ_MAXMSGSIZE of the DEALER (-1: none)
+        self.packets_limit_of_peer = 0  #: the largest PACKETS body the listener accepts (WELCOME)
         self._handlers: Dict[type, Callable[[Any], object]] = {
             state_machine.CreateSocket: self._create,
             state_machine.DestroySocket: self._destroy,
@@ -82,9 +84,9 @@ class Connector:
         self.dealer = sockets.make_dealer(rid, self.state.reconnect_interval, self.security)
         self.ledger = PingLedger()
         self.limit = self.dealer.maxmsgsize = self.sink._max_message_size
-        self.monitor = sockets.monitor(self.dealer, sockets.MONITORED_DEALER)
+        self.monitor = ConnectionMonitor(self.dealer, sockets.MONITORED_DEALER, limit=4)
         self.sink._register(self.dealer, self._on_readable)
-        self.sink._register(self.monitor, self._on_monitor)
+        self.sink._register(self.monitor.socket, self._on_monitor)
         self.dealer.connect(self.endpoint)
         if self.endpoint.startswith("inproc://"):
             # inproc has no ZMTP handshake, so the monitor reports nothing: say HELLO now
@@ -92,13 +94,13 @@ class Connector:
             self._run(self.state.transport_up(time.monotonic()))
 
     def _destroy(self, action: Any = None) -> None:
-        if self.dealer is None:
+        if self.dealer is None or self.monitor is None:
             return
         self.sink._unregister(self.dealer)
-        self.sink._unregister(self.monitor)
-        sockets.close(self.dealer, self.monitor, linger_ms=sockets.BYE_LINGER_MS)
+        self.sink._unregister(self.monitor.socket)
+        self.monitor.close(self.dealer)
+        self.dealer.close(linger=sockets.BYE_LINGER_MS)
         self.dealer = self.monitor = None
-        self.held.close()
         self.local_address = ""
         self.ends = None
 
@@ -117,23 +119,26 @@ class Connector:
     def _close_probe(self, action: Any = None) -> None:
         if self.probe is not None:
             self.sink._unregister(self.probe)
-            sockets.close(self.probe)
+            self.probe.close(linger=0)
             self.probe = None
 
     # -- input ------------------------------------------------------------------------
 
     def _on_monitor(self, now: float) -> None:
-        while self.monitor is not None:
-            try:
-                event, value, _ = sockets.read_monitor_event_value(self.monitor)
-            except zmq.Again:
+        while self.monitor is not None:  # (an action below may destroy the socket)
+            next_event = self.monitor.next_event()
+            if next_event is None:
                 return
+            event, value = next_event
             if event == zmq.EVENT_CONNECTED:
-                self._connected_fd(value)
+                self._connection_up(self.monitor.opened(value))
             elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._run(self.state.transport_up(now))
             elif event == zmq.EVENT_DISCONNECTED:
-                hangup, remote = self.held.dropped(value)
+                self._read_rest(now)
+                if self.monitor is None:  # what it read ended the session (BYE): socket gone
+                    return
+                hangup, remote = self.monitor.dropped(value)
                 if not self.stalls.smooth(now, time.monotonic()):
                     hangup = None  # libzmq may have timed out a connection nobody read
                 self._run(self.state.transport_down(now, hangup, self.limit,
@@ -141,25 +146,39 @@ class Connector:
             else:
                 self._handshake_failed(event, value)
 
-    def _connected_fd(self, fd: int) -> None:
-        """A TCP connection is up: note this side's address, hold the connection (_core.drops)."""
-        local, remote = self.held.opened(fd)
-        self.ends = peersocket.connector_ends(fd, self.endpoint)
-        port = self.endpoint.rsplit(":", 1)[-1]
-        if not remote.endswith(":" + port):  # the descriptor was reused meanwhile: not ours
-            self.held.close()
-            local = ""
-        self.local_address = local
+    def _read_rest(self, now: float) -> None:
+        """Before the session ends: what the listener sent before the connection dropped is
+        still in the DEALER (at most its receive high-water mark); it is delivered first."""
+        for _ in range(DRAIN_BATCHES):
+            if not receive_batch(lambda: self.dealer, self._handle, now):
+                return
+
+    def _connection_up(self, ends: Optional[peersocket.Ends]) -> None:
+        """A connection is up (``ends``: its addresses, from the monitor, which holds it to see
+        why it drops): for HELLO and PROBE (``local_address``) and ``get_socket_by_conn``."""
+        self.ends = peersocket.connector_ends(ends, self.endpoint)
+        self.local_address = format_address(self.ends.local) if self.ends is not None else ""
 
     def _handshake_failed(self, event: int, value: int) -> None:
-        """ZMTP/CURVE handshake failure: logged (rate-limited); a refused key also goes to on_error."""
-        text = curve.describe_failure(event, value, listening=False)
-        suffix = self.failures.allow((event, value))
-        if suffix is None:
-            log.debug("%s: %s", self.endpoint, text)
+        """ZMTP/CURVE handshake failure. A refusal (key, mechanism, wrong server key) is an
+        ERROR and ``on_error(ConnectionRefused)``, then retries with a growing interval. A
+        listener that hangs up on a plaintext connector's greeting (it most likely requires
+        CURVE) is an ERROR and ``on_error`` too, but libzmq retries as usual (a service that
+        hangs up on everyone may take the next one). Others: a rate-limited WARNING."""
+        secure = self.security is not None
+        text = curve.describe_failure(event, value, listening=False, secure=secure)
+        if curve.refused(event, value, secure):
+            self._run(self.state.handshake_refused(text, time.monotonic()))
             return
-        error = ConnectionRefused(text, self.endpoint) if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH else None
-        self.sink._problem("error", "%s: %s%s" % (self.endpoint, text, suffix), error)
+        self.state.handshake_failed(text)
+        if curve.peer_hung_up(event, value):  # likely a CURVE listener; libzmq retries as usual
+            self.sink._problem("error", "%s: %s" % (self.endpoint, text), ConnectionRefused(text, self.endpoint))
+            return
+        level, tail = self.failures.level((event, value), logging.WARNING, time.monotonic())
+        if level == logging.DEBUG:
+            log.debug("%s: %s", self.endpoint, text)
+        else:
+            self.sink._problem("warning", "%s: %s%s" % (self.endpoint, text, tail))
 
     def _on_readable(self, now: float) -> None:
         receive_batch(lambda: self.dealer, self._handle, now)
@@ -177,10 +196,14 @@ class Connector:
                 deliver_with_parts(self.sink, self.parts, state.conn_id, frame.body)
             elif state.conn_id is not None:
                 self.sink._received(state.conn_id, *frame.body)
+        elif kind is wire.LinkKind.PACKETS:
+            if state.conn_id is not None:
+                deliver_packets(self.sink, self.parts, state.conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.PART:
             if state.conn_id is not None:
                 keep_part(self.sink, self.parts, state.conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.WELCOME:
+            self.packets_limit_of_peer = frame.fields[2] or 0
             self._run(state.welcome(frame.fields[1], now, frame.fields[0]))
         elif kind is wire.LinkKind.PING:
             self._send_control(PONG)
@@ -219,7 +242,8 @@ class Connector:
 
     def _send_hello(self, action: Any = None) -> None:
         header = wire.encode_link(wire.LinkKind.HELLO, wire.MAGIC, wire.LINK_VERSION,
-                                  self.state.nonce, self.rid_is_ident, self.local_address)
+                                  self.state.nonce, self.rid_is_ident, self.local_address,
+                                  coalescing.accepted_limit(self.limit))
         self.hello_unsent = not self._send_control(header)
 
     def _send_control(self, header: bytes) -> bool:
@@ -239,6 +263,17 @@ class Connector:
         if conn_id != self.state.conn_id or self.dealer is None:
             raise KeyError(conn_id)
         self.outgoing.send(self.dealer, conn_id, [header, *body], self.sink, self.ledger)
+
+    def send_packets(self, conn_id: str, packets: List[bytes]) -> None:
+        """The packets as one PACKETS message (one DATA for one packet); one ``_sent`` each."""
+        if conn_id != self.state.conn_id or self.dealer is None:
+            raise KeyError(conn_id)
+        self.outgoing.send(self.dealer, conn_id, packets_message(packets), self.sink, self.ledger,
+                           [len(packet) for packet in packets])
+
+    def packets_limit(self, conn_id: str) -> int:
+        """The largest PACKETS body the listener accepts (0: none)."""
+        return self.packets_limit_of_peer if conn_id == self.state.conn_id else 0
 
     def _connected(self, action: state_machine.Connected) -> None:
         LOCAL_SESSIONS.started(self.state.nonce)
@@ -267,7 +302,8 @@ class Connector:
 
     def tick(self, now: float) -> None:
         self.stalls.passed(now, time.monotonic())
-        self.held.prune_every(now)
+        if self.monitor is not None:
+            self.monitor.prune_every(now)
         if self.hello_unsent and self.state.phase is state_machine.Phase.HELLO_SENT:
             self._send_hello()
         conn_id = self.state.conn_id
@@ -288,16 +324,19 @@ class Connector:
         return self.closing.waiting
 
     def linger_sockets(self) -> List[zmq.Socket[Any]]:
-        return [sock for sock in (self.dealer, self.monitor) if sock is not None]
+        if self.dealer is None or self.monitor is None:
+            return []
+        return [self.dealer, self.monitor.socket]
 
     def linger_pass(self, ping: bool) -> bool:
         receive_batch(lambda: self.dealer, self._handle_lingering, 0.0)
         while self.monitor is not None:
-            try:
-                event, _, _ = sockets.read_monitor_event_value(self.monitor)
-            except zmq.Again:
+            next_event = self.monitor.next_event()
+            if next_event is None:
                 break
+            event, value = next_event
             if event == zmq.EVENT_DISCONNECTED:  # what it had not read is lost with the connection
+                self.monitor.dropped(value)
                 self.closing.waiting = False
         closing = self.closing
         closing.waiting = closing.waiting and self._linger_push(ping)

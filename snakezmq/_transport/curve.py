@@ -17,10 +17,12 @@ import errno
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import zmq
+import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils import z85
 
 from .._core import ratelimit
 from . import sockets
@@ -30,30 +32,46 @@ START_RETRY = 2.0  #: seconds to wait for a just-stopped authenticator's endpoin
 REPEAT_AFTER = 60.0  #: the same failure is logged at ERROR at most this often
 
 
-class RateLimit:
-    """Thread-safe ``_core.ratelimit.RateLimit`` on the monotonic clock (the ZAP thread uses one).
+def log_failure(limit: ratelimit.RateLimit, key: Any, text: str, level: int = logging.ERROR) -> None:
+    """Log a security failure at ``level``; the same ``key`` at most once a minute (else DEBUG)."""
+    at, tail = limit.level(key, level, time.monotonic())
+    log.log(at, "%s%s", text, tail)
 
-    By default one ERROR line per key per ``REPEAT_AFTER`` seconds; repeats are counted.
-    """
 
-    def __init__(self, interval: float = REPEAT_AFTER, burst: int = 1,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._limit = ratelimit.RateLimit(interval, burst)
-        self._clock = clock
-        self._lock = threading.Lock()
+def failure_limit() -> ratelimit.RateLimit:
+    """One line per kind of failure per ``REPEAT_AFTER`` seconds; the repeats are counted."""
+    return ratelimit.RateLimit(REPEAT_AFTER, burst=1)
 
-    def allow(self, key: Any) -> Optional[str]:
-        """None: suppress this report; else a suffix counting the suppressed ones ("" if none)."""
-        with self._lock:
-            left_out = self._limit.allow(key, self._clock())
-        return None if left_out is None else ratelimit.suffix(left_out)
 
-    def log(self, key: Any, text: str, level: int = logging.ERROR) -> None:
-        suffix = self.allow(key)
-        if suffix is None:
-            log.debug("%s", text)
-        else:
-            log.log(level, "%s%s", text, suffix)
+def has_curve() -> bool:
+    """Whether this libzmq was built with CURVE support."""
+    return bool(zmq.has("curve"))
+
+
+def z85_key(key: bytes) -> Optional[bytes]:
+    """A CURVE key as 40 bytes of Z85 text (``zmq.auth``'s format); None if ``key`` is none."""
+    if len(key) == 32:
+        return z85.encode(key)
+    if len(key) == 40:
+        try:
+            if len(z85.decode(key)) == 32:
+                return key
+        except (ValueError, KeyError, TypeError):
+            pass
+    return None
+
+
+def load_certificate(path: str) -> Tuple[bytes, Optional[bytes]]:
+    """``(public key, secret key or None)`` from a file written by ``zmq.auth.create_certificates``."""
+    public, secret = zmq.auth.load_certificate(path)
+    return public, secret
+
+
+def create_certificate(directory: str, name: str) -> Tuple[str, str]:
+    """Write ``directory/name.key`` and ``name.key_secret`` (``zmq.auth.create_certificates``);
+    returns their paths."""
+    public, secret = zmq.auth.create_certificates(directory, name)
+    return str(public), str(secret)
 
 
 def short_key(key: Any) -> str:
@@ -81,7 +99,7 @@ class _ZapService:
         self._lock = threading.Lock()
         self._auth: Optional[ThreadAuthenticator] = None
         self._domains: Dict[str, _Domain] = {}
-        self._denied = RateLimit()
+        self._denied = failure_limit()
 
     def acquire(self, config: Any) -> None:
         with self._lock:
@@ -122,14 +140,14 @@ class _ZapService:
     def callback(self, domain_name: str, key: bytes) -> bool:
         """pyzmq's curve callback (runs in the authenticator thread; never raises)."""
         try:
-            with self._lock:
+            with self._lock:  # (also guards _denied: a stopping and a new authenticator may overlap)
                 domain = self._domains.get(domain_name)
-                endpoints = ", ".join(domain.endpoints) if domain is not None else ""
-            if domain is not None and domain.config.allows_key(key):
-                return True
-            self._denied.log((domain_name, key), "%s: refused a client with CURVE key %s: not in the "
-                             "listener's allowed client keys; it gets nothing through"
-                             % (endpoints or "listener", short_key(key)))
+                if domain is not None and domain.config.allows_key(key):
+                    return True
+                where = ", ".join(domain.endpoints) if domain is not None else ""
+                log_failure(self._denied, (domain_name, key), "%s: refused a client with CURVE key "
+                            "%s: not in the listener's allowed client keys; it gets nothing through"
+                            % (where or "listener", short_key(key)))
         except Exception:  # an exception would kill the authenticator thread
             log.exception("ZAP callback failed; refusing the client")
         return False
@@ -207,36 +225,68 @@ class CurveGuard:
 
 # -- handshake failures seen by socket monitors ---------------------------------------------
 
-_MISMATCH = getattr(zmq, "PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH", 0x11000002)
+MISMATCH = getattr(zmq, "PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH", 0x11000002)
 _CRYPTO = getattr(zmq, "PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC", 0x11000001)
 
 
 def failure_level(event: int, value: int) -> int:
     """ERROR for security failures (key refused, mechanism mismatch, decryption); else WARNING."""
-    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH or value in (_MISMATCH, _CRYPTO):
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH or value in (MISMATCH, _CRYPTO):
         return logging.ERROR
     return logging.WARNING
 
 
-def describe_failure(event: int, value: int, listening: bool) -> str:
-    """Why a ZMTP handshake failed, in words (monitor event and value)."""
+def peer_hung_up(event: int, value: int) -> bool:
+    """A ZeroMQ peer closed the connection in the middle of the greeting (end of stream).
+
+    A peer that saw a security mechanism it does not speak hangs up like this, and
+    often before this side read its greeting (then this side gets no mismatch event:
+    whichever side reads the other's greeting first reports the mismatch). A bare TCP
+    connection (a health check) is reset instead (ECONNRESET): not this."""
+    return event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and value == errno.EPIPE
+
+
+def refused(event: int, value: int, secure: bool) -> bool:
+    """Whether a connector's failed handshake is a refusal that retrying will not fix: a
+    refused key, a security mechanism mismatch, or (with CurveZMQ) a listener that hangs up
+    during the CURVE handshake, which it does for a wrong server public key."""
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH or value in (MISMATCH, _CRYPTO):
+        return True
+    return secure and event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+
+
+def describe_failure(event: int, value: int, listening: bool, secure: bool = False) -> str:
+    """Why a ZMTP handshake failed, in words (monitor event and value); ``secure``: this side
+    uses CurveZMQ."""
+    if listening:
+        return _listener_failure(event, value)
     if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-        if listening:
-            return "a client's CURVE key is not allowed (ZAP status %d); it was refused" % value
         return ("the listener refused this side's CURVE key (ZAP status %d): add this key's public "
                 "certificate to the listener's allowed clients" % value)
-    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == _MISMATCH:
-        if listening:
-            return ("a client connected with another security mechanism than this listener "
-                    "(no CURVE key, or CURVE to a plaintext listener); it was refused")
-        return ("the listener uses another security mechanism (CurveZMQ on one side only); "
-                "both sides need a CurveConfig, or neither")
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == MISMATCH:
+        if secure:
+            return ("the listener does not use CurveZMQ (it is plaintext): remove this side's "
+                    "CurveConfig, or give the listener one")
+        return ("the listener requires CurveZMQ: this side needs a CurveConfig with its own keys "
+                "and the listener's public key (server_public_key)")
     if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == _CRYPTO:
-        if listening:
-            return ("a client's CURVE handshake failed to decrypt: it uses a wrong server public "
-                    "key (or sent corrupt data); it was refused")
         return "the CURVE handshake failed to decrypt: is server_public_key the listener's key?"
-    if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and not listening:
-        return ("the connection handshake failed: the listener closed it (errno %d); with a "
-                "CurveConfig this usually means server_public_key is not the listener's key" % value)
+    if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        if secure:
+            return ("the listener closed the connection during the CURVE handshake (errno %d): "
+                    "most likely server_public_key is not the listener's public key" % value)
+        return ("the listener closed the connection during the ZeroMQ handshake (errno %d): it may "
+                "require CurveZMQ (this side has no CurveConfig), or it is not a ZeroMQ service" % value)
+    return "connection handshake failed (ZeroMQ monitor event %d, value %#x)" % (event, value)
+
+
+def _listener_failure(event: int, value: int) -> str:
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        return "a client's CURVE key is not allowed (ZAP status %d); it was refused" % value
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == MISMATCH:
+        return ("a client connected with another security mechanism than this listener "
+                "(no CURVE key, or CURVE to a plaintext listener); it was refused")
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == _CRYPTO:
+        return ("a client's CURVE handshake failed to decrypt: it uses a wrong server public "
+                "key (or sent corrupt data); it was refused")
     return "connection handshake failed (ZeroMQ monitor event %d, value %#x)" % (event, value)

@@ -9,43 +9,28 @@ reports them, read from libzmq's descriptor when the session starts),
 from __future__ import annotations
 
 import errno
-import os
-import socket
-from typing import Any, NamedTuple, Optional
+from typing import Any, Optional
 
 import zmq
 
 from .._core import endpoints
+from .monitor import Ends as Ends  # (re-exported: peersocket.Ends)
+from .monitor import dup_socket
+from .monitor import ends_of as socket_ends
 
 #: ``zmq_msg_get(ZMQ_SRCFD)``: the descriptor a received message came from (deprecated in
 #: libzmq but still there; -1 or an error when there is none, e.g. inproc)
 _SRCFD = int(getattr(zmq, "SRCFD", 2))
 
 
-class Ends(NamedTuple):
-    """``(getsockname(), getpeername())`` of a connection, as the OS reports them."""
-    local: Any
-    remote: Any
-
-
 def ends_of(fd: int) -> Optional[Ends]:
     """The OS's addresses of descriptor ``fd`` (read through a duplicate); None if it is no
     connected socket. ``fd`` is a hint that may be stale: callers check what they get."""
-    if fd < 0:
+    sock = dup_socket(fd) if fd >= 0 else None
+    if sock is None:
         return None
     try:
-        copy = os.dup(fd)
-    except OSError:
-        return None
-    try:
-        sock = socket.socket(fileno=copy)
-    except OSError:
-        os.close(copy)
-        return None
-    try:
-        return Ends(sock.getsockname(), sock.getpeername())
-    except OSError:
-        return None
+        return socket_ends(sock)
     finally:
         sock.close()
 
@@ -70,9 +55,8 @@ def listener_ends(frame: Any, endpoint: str, reported: Optional[str]) -> Optiona
     return ends
 
 
-def connector_ends(fd: int, endpoint: str) -> Optional[Ends]:
-    """A connector's connection ``fd`` (from the monitor's CONNECTED), checked against ``endpoint``."""
-    ends = ends_of(fd)
+def connector_ends(ends: Optional[Ends], endpoint: str) -> Optional[Ends]:
+    """A connector's connection (``monitor.ConnectionMonitor.opened``), checked against ``endpoint``."""
     return ends if ends is not None and endpoints.is_end_of(ends.remote, endpoint) else None
 
 

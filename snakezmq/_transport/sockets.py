@@ -3,14 +3,10 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 import time
-from typing import Any, Dict, Optional, Tuple, Union, cast
+from typing import Any, Optional, Union, cast
 
 import zmq
-from zmq.utils.monitor import parse_monitor_message
-
-from .._core.drops import Hangup, host_of
 
 SNDHWM = 100000  # the outbox window bounds what is in flight; this only caps raw Link use
 BYE_LINGER_MS = 300  # long enough to flush a BYE, short enough not to hold a dead peer
@@ -18,13 +14,16 @@ CONNECT_TIMEOUT_MS = 2000  # a connect attempt lives this long (see make_dealer)
 #: _core.drops reports a cut only for a peer heard within this (less 1 s). libzmq closes no
 #: silent connection by itself (no ZMTP heartbeats); the value is the former heartbeat timeout.
 QUIET_CLOSE_AFTER = 4.0
-# CONNECTED / ACCEPTED carry the new connection's descriptor (addresses, HeldConnections).
+# CONNECTED / ACCEPTED carry the new connection's descriptor (monitor.ConnectionMonitor).
 MONITORED_DEALER = (zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
-# Not HANDSHAKE_FAILED_NO_DETAIL on listeners: every bare TCP connect (a health check) makes one.
+# HANDSHAKE_FAILED_NO_DETAIL on listeners too: a client that saw CURVE when it has no key (or the
+# reverse) hangs up, often before the listener read its greeting (the listener then only sees
+# this event, with EPIPE). Every bare TCP connect (a health check) makes one too, with ECONNRESET:
+# the listener ignores those (curve.peer_hung_up).
 MONITORED_ROUTER = (zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 
 
 def context() -> zmq.Context[zmq.Socket[Any]]:
@@ -49,7 +48,7 @@ def make_router(security: Optional[object] = None) -> zmq.Socket[Any]:
     # No ROUTER_HANDOVER: a second connection with a live routing id must not
     # silently cut off the first (libzmq issue 4503); the PROBE handshake reports it.
     if security is not None:
-        security.apply_server(sock)  # type: ignore[attr-defined]
+        _curve_server(sock, security)
     return sock
 
 
@@ -58,9 +57,12 @@ def make_dealer(routing_id: bytes, reconnect_interval: float,
     sock = context().socket(zmq.DEALER)
     _common(sock)
     sock.routing_id = routing_id
-    # IMMEDIATE: never queue frames for a connection that is not up, so a new
-    # session never receives stale frames of the previous one.
-    sock.immediate = 1
+    # Not IMMEDIATE: with it, libzmq throws away what the DEALER received and the
+    # application has not read yet when the connection drops (a listener that sent and
+    # closed lost its last packets). Frames queued while the connection is down go out
+    # before the next HELLO: the listener gives them to the old session or answers RESET,
+    # never to the new session (docs/protocol.md, "Session handshake").
+    sock.immediate = 0
     # libzmq adds a random delay of up to one more interval to each retry: halve
     # it so retries come on average every reconnect_interval, at most 1x apart.
     sock.reconnect_ivl = max(1, int(reconnect_interval * 500))
@@ -69,8 +71,24 @@ def make_dealer(routing_id: bytes, reconnect_interval: float,
     # found within seconds.
     sock.connect_timeout = CONNECT_TIMEOUT_MS
     if security is not None:
-        security.apply_client(sock)  # type: ignore[attr-defined]
+        _curve_client(sock, security)
     return sock
+
+
+def _curve_server(sock: zmq.Socket[Any], config: Any) -> None:
+    """A ``security.CurveConfig``'s keys on a listener; clients are checked by ZAP (``curve``)."""
+    sock.curve_server = True
+    sock.curve_publickey = config.public_key
+    sock.curve_secretkey = config.secret_key
+    sock.zap_domain = config.zap_domain.encode()
+
+
+def _curve_client(sock: zmq.Socket[Any], config: Any) -> None:
+    if config.server_public_key is None:
+        raise ValueError("a connector's CurveConfig needs server_public_key")
+    sock.curve_serverkey = config.server_public_key
+    sock.curve_publickey = config.public_key
+    sock.curve_secretkey = config.secret_key
 
 
 def random_routing_id(prefix: bytes) -> bytes:
@@ -99,193 +117,3 @@ def bind(sock: zmq.Socket[Any], endpoint: str) -> str:
     last = cast(Union[bytes, str], sock.last_endpoint)  # pyzmq types options as bytes | str | int
     return last.decode() if isinstance(last, bytes) else last
 
-
-def monitor(sock: zmq.Socket[Any], events: int) -> zmq.Socket[Any]:
-    return sock.get_monitor_socket(events)
-
-
-def read_monitor_event(monitor_sock: zmq.Socket[Any]) -> Tuple[int, str]:
-    """``(event, endpoint)`` of the next pending monitor event (NOBLOCK)."""
-    event, _, endpoint = read_monitor_event_value(monitor_sock)
-    return event, endpoint
-
-
-def read_monitor_event_value(monitor_sock: zmq.Socket[Any]) -> Tuple[int, int, str]:
-    """``(event, value, endpoint)`` of the next pending monitor event (NOBLOCK)."""
-    event = parse_monitor_message(monitor_sock.recv_multipart(zmq.NOBLOCK))
-    endpoint = event.get("endpoint", b"")
-    return (event["event"], int(event.get("value", 0)),
-            endpoint.decode("utf-8", "replace") if isinstance(endpoint, bytes) else str(endpoint))
-
-
-def close(sock: zmq.Socket[Any], monitor_sock: Optional[zmq.Socket[Any]] = None, linger_ms: int = 0) -> None:
-    """Close a socket and its monitor; never terminates the shared context."""
-    if monitor_sock is not None:
-        try:
-            sock.disable_monitor()
-        except zmq.ZMQError:
-            pass
-        monitor_sock.close(linger=0)
-    sock.close(linger=linger_ms)
-
-
-# -- the TCP connections behind a socket (from monitor events' descriptors) ---------------------
-
-
-def format_address(address: object) -> str:
-    """``"ip:port"`` (``"[ip]:port"`` for IPv6) of a socket address; "" when it has no port."""
-    if isinstance(address, tuple) and len(address) >= 2:
-        host, port = address[0], address[1]
-        return ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
-    return ""
-
-
-def _dup(fd: int) -> Optional[socket.socket]:
-    """A socket object on a duplicate of libzmq's descriptor ``fd``; None if it is gone or no socket."""
-    try:
-        copy = os.dup(fd)
-    except OSError:
-        return None
-    try:
-        return socket.socket(fileno=copy)
-    except OSError:
-        os.close(copy)
-        return None
-
-
-def _ends(sock: socket.socket) -> Tuple[str, str]:
-    try:
-        return format_address(sock.getsockname()), format_address(sock.getpeername())
-    except OSError:
-        return "", ""
-
-
-def tcp_ends(fd: int) -> Tuple[str, str]:
-    """``(local, remote)`` ``"ip:port"`` of libzmq's connection ``fd`` ("" each when unknown).
-
-    The descriptor is read through a duplicate, closed at once. The event that carried
-    ``fd`` may be read after libzmq closed it (and the number may be reused): callers
-    check what they get (e.g. against the endpoint) and treat it as a hint.
-    """
-    sock = _dup(fd)
-    if sock is None:
-        return "", ""
-    try:
-        return _ends(sock)
-    finally:
-        sock.close()
-
-
-def _identity(fd: int) -> Optional[Tuple[int, int]]:
-    try:
-        stat = os.fstat(fd)
-    except OSError:
-        return None
-    return stat.st_dev, stat.st_ino
-
-
-def _hangup(sock: socket.socket) -> Hangup:
-    """What is left on a connection libzmq has dropped (see ``_core.drops``)."""
-    try:
-        data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return Hangup.QUIET
-    except OSError:  # reset by the peer
-        return Hangup.PEER
-    return Hangup.MID_MESSAGE if data else Hangup.PEER
-
-
-PRUNE_INTERVAL = 1.0  #: seconds between looks for duplicates of connections libzmq closed silently
-
-
-class HeldConnections:
-    """Duplicates of libzmq's TCP connection descriptors, kept until libzmq drops each.
-
-    While a duplicate is open the connection stays readable after libzmq's close,
-    so ``dropped`` can tell whether the peer had hung up or was still sending
-    (``_core.drops``). A duplicate also keeps the connection itself open until
-    it is closed: ``dropped`` (on EVENT_DISCONNECTED) closes it, ``prune``
-    (for connections libzmq closed without that event) and ``close`` too.
-    POSIX only; at most ``limit`` are held (later connections are not watched).
-    """
-
-    def __init__(self, limit: Optional[int] = None) -> None:
-        self.enabled = os.name == "posix" and hasattr(socket, "MSG_DONTWAIT")
-        self.limit = limit if limit is not None else _default_hold_limit()
-        self._held: Dict[int, Tuple[socket.socket, Optional[Tuple[int, int]], str]] = {}
-        self._next_prune = 0.0
-
-    def __len__(self) -> int:
-        return len(self._held)
-
-    def opened(self, fd: int) -> Tuple[str, str]:
-        """libzmq made connection ``fd``: hold a duplicate; returns its ``(local, remote)`` ends."""
-        self._release(fd)  # an older connection with that number ended unannounced
-        sock = _dup(fd)
-        if sock is None:
-            return "", ""
-        ends = _ends(sock)
-        if not self.enabled or len(self._held) >= self.limit or sock.type != socket.SOCK_STREAM \
-                or not ends[1]:
-            sock.close()
-            return ends
-        self._held[fd] = (sock, _identity(sock.fileno()), ends[1])
-        return ends
-
-    def dropped(self, fd: int) -> Tuple[Optional[Hangup], str]:
-        """libzmq dropped connection ``fd``: ``(hangup, remote "ip:port")``; hangup None if not held."""
-        held = self._held.pop(fd, None)
-        if held is None:
-            return None, ""
-        sock, _, remote = held
-        try:
-            return _hangup(sock), remote
-        finally:
-            sock.close()
-
-    def shut(self, address: str) -> bool:
-        """End the held connection to ``address`` (``"ip:port"``, or a host with one held
-        connection): libzmq reads its end and frees the peer's routing id. False: none found."""
-        found = [sock for sock, _, remote in self._held.values() if address and remote == address]
-        if not found and address and host_of(address) == address:
-            found = [sock for sock, _, remote in self._held.values() if host_of(remote) == address]
-        if len(found) != 1:
-            return False
-        try:
-            found[0].shutdown(socket.SHUT_RDWR)
-        except OSError:
-            return False
-        return True
-
-    def prune_every(self, now: float, interval: float = PRUNE_INTERVAL) -> None:
-        """``prune()``, at most every ``interval`` seconds (called on every loop pass)."""
-        if now >= self._next_prune:
-            self._next_prune = now + interval
-            self.prune()
-
-    def prune(self) -> None:
-        """Close the duplicates of connections libzmq closed without EVENT_DISCONNECTED."""
-        for fd, (_, identity, _) in list(self._held.items()):
-            if identity is None or _identity(fd) != identity:
-                self._release(fd)
-
-    def close(self) -> None:
-        for fd in list(self._held):
-            self._release(fd)
-
-    def _release(self, fd: int) -> None:
-        held = self._held.pop(fd, None)
-        if held is not None:
-            held[0].close()
-
-
-def _default_hold_limit() -> int:
-    """A share of the process's descriptor limit: holding must never starve the application."""
-    try:
-        import resource
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    except (ImportError, OSError, ValueError):
-        return 64
-    if soft == resource.RLIM_INFINITY:
-        return 1024
-    return max(16, min(1024, soft // 8))

@@ -4,7 +4,8 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from snakezmq._core.outbox import MessageDropped, Outbox, Taken
+from snakezmq._core.outbox import Outbox
+from snakezmq._core.peer_queue import MessageDropped, Taken
 from snakezmq.message import Message
 
 PEER = "bob"

@@ -51,3 +51,12 @@ def test_bad_settings(args):
 def test_suffix():
     assert suffix(0) == ""
     assert "7 more" in suffix(7)
+
+
+def test_level_demotes_left_out_reports_to_debug_and_counts_them():
+    limit = RateLimit(interval=60.0, burst=1)
+    assert limit.level("k", 40, 0.0) == (40, "")
+    assert limit.level("k", 40, 1.0) == (10, "")  # logging.DEBUG
+    assert limit.level("k", 40, 2.0) == (10, "")
+    level, tail = limit.level("k", 30, 60.0)
+    assert level == 30 and "2 more" in tail

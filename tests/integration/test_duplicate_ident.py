@@ -33,7 +33,7 @@ def _peer_ports(text, listener_port):
 
 def _local_address(link):
     """The "ip:port" of a Link's one connector's connection (what the listener sees)."""
-    (connector,) = link._connectors.values()
+    (connector,) = link._connections.connectors.values()
     return connector.local_address
 
 

@@ -1,4 +1,4 @@
-"""HeldConnections.shut: the listener ends a silent peer's TCP connection (no ZMTP heartbeats
+"""ConnectionMonitor.shut: the listener ends a silent peer's TCP connection (no ZMTP heartbeats
 do it any more), found by "ip:port", or by host when only one connection comes from it."""
 from __future__ import annotations
 
@@ -7,7 +7,19 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
-from snakezmq._transport.sockets import HeldConnections
+import zmq
+
+from snakezmq._transport.monitor import ConnectionMonitor, format_address
+
+
+@pytest.fixture
+def held() -> Iterator[ConnectionMonitor]:
+    """A ConnectionMonitor (of an unused ROUTER) fed raw TCP connections by the tests."""
+    router = zmq.Context.instance().socket(zmq.ROUTER)
+    monitor = ConnectionMonitor(router, zmq.EVENT_ACCEPTED)
+    yield monitor
+    monitor.close(router)
+    router.close(linger=0)
 
 
 @pytest.fixture
@@ -28,19 +40,17 @@ def connect() -> Iterator:
         sock.close()
 
 
-def test_shut_ends_the_connection_at_that_address(connect):
-    held = HeldConnections()
+def test_shut_ends_the_connection_at_that_address(held, connect):
     client, accepted = connect()
-    _, remote = held.opened(accepted.fileno())
+    ends = held.opened(accepted.fileno())
+    remote = format_address(ends.remote) if ends else ""
     assert remote == "127.0.0.1:%d" % client.getsockname()[1]
     assert held.shut(remote)
     assert accepted.recv(1) == b""  # the owner of the descriptor (libzmq) reads its end
     assert client.recv(1) == b""  # and the peer is told
-    held.close()
 
 
-def test_shut_by_host_needs_a_single_connection_from_it(connect):
-    held = HeldConnections()
+def test_shut_by_host_needs_a_single_connection_from_it(held, connect):
     first = connect()
     held.opened(first[1].fileno())
     second = connect()
@@ -50,4 +60,3 @@ def test_shut_by_host_needs_a_single_connection_from_it(connect):
     held.dropped(second[1].fileno())
     assert held.shut("127.0.0.1")
     assert first[0].recv(1) == b""
-    held.close()

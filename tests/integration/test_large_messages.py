@@ -44,7 +44,7 @@ def test_large_and_small_messages_arrive_whole_and_in_order(links, direction):
 
 
 def test_packeter_over_throttle_sends_large_messages_joined(links):
-    """A Throttle cannot send a detached payload: the Packeter joins it (one packet)."""
+    """A Throttle sends a detached payload joined to its packet (one throttled packet)."""
     import snakezmq.messaging
 
     server = links.stack("server")
@@ -71,6 +71,6 @@ def test_a_packeter_without_messaging_gets_the_whole_packet(links):
     sender_packeter.on_connect.add(connected.append)
     sender_link.add_connector((host, port))
     links.pump(lambda: connected, what="the connection")
-    sender_packeter._send_detached(connected[0], b"head:", b"p" * DETACH_BYTES)
+    sender_packeter.stack.send_detached(connected[0], b"head:", b"p" * DETACH_BYTES)
     links.pump(lambda: packets, what="the packet")
     assert packets == [b"head:" + b"p" * DETACH_BYTES]

@@ -303,7 +303,7 @@ def test_listener_checks_the_key_of_every_frame(links, keys, caplog):
     caplog.set_level(logging.INFO, logger="snakezmq")
     link = links.new()  # a bare Link: nothing sends to the fake routing id
     address = link.add_listener(("127.0.0.1", 0), ssl_config=server_config(keys))
-    listener = link._listeners[address]
+    listener = link._connections.listeners[address]
     bob_key = CurveConfig.from_files(keys["secret"]("bob")).public_key.decode()
     alice_key = CurveConfig.from_files(keys["secret"]("alice")).public_key.decode()
     hello = wire.encode_link(wire.LinkKind.HELLO, wire.MAGIC, wire.LINK_VERSION, b"n" * 8, True)
@@ -393,7 +393,7 @@ def test_misconfigurations_raise(links, keys):
         CurveConfig.from_files(keys["server_public"])
     with pytest.raises(ValueError, match="CURVE key"):
         CurveConfig(b"short", b"short")
-    assert link._listeners == {} and link._connectors == {} and not ZAP.running()
+    assert link._connections.listeners == {} and link._connections.connectors == {} and not ZAP.running()
 
 
 def test_ssl_config_message_shows_the_two_replacing_lines(links):
@@ -419,7 +419,7 @@ def test_secure_examples_exchange_a_message_each_way(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     examples = os.path.join(root, "examples")
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    subprocess.run([sys.executable, os.path.join(examples, "make_keys.py"), str(tmp_path / "keys")],
+    subprocess.run([sys.executable, "-m", "snakezmq", "keys", str(tmp_path / "keys"), "client"],
                    check=True, env=env, capture_output=True, timeout=60)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -88,8 +88,9 @@ def test_a_descriptor_that_is_not_the_endpoints_is_refused():
     client = socket.create_connection(server.getsockname())
     try:
         other_port = "tcp://127.0.0.1:%d" % (server.getsockname()[1] + 1)
-        assert peersocket.connector_ends(client.fileno(), other_port) is None
-        ends = peersocket.connector_ends(client.fileno(), "tcp://127.0.0.1:%d" % server.getsockname()[1])
+        seen = peersocket.Ends(client.getsockname(), client.getpeername())
+        assert peersocket.connector_ends(seen, other_port) is None
+        ends = peersocket.connector_ends(seen, "tcp://127.0.0.1:%d" % server.getsockname()[1])
         assert ends is not None and ends.local == client.getsockname()
         assert peersocket.ends_of(-1) is None
     finally:

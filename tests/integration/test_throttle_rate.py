@@ -188,6 +188,10 @@ class FakeLink:
         self.on_ready_to_send, self.on_loop_pass = Callback(), Callback()
         self.sent: List[Tuple[float, bytes, bool]] = []
         self._unreported: List[int] = []
+        self.deadline_sources: List[Any] = []
+        self.stack = types.SimpleNamespace(on_error=Callback(), on_recv_detached=Callback(),
+                                           add_deadline_source=self.deadline_sources.append,
+                                           send_part=self._send_part)
 
     def send(self, conn_id: str, data: bytes) -> None:
         self.sent.append((self.clock[0], data, True))

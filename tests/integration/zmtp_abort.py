@@ -25,7 +25,10 @@ import time
 
 import zmq
 
+from zmq.utils.monitor import parse_monitor_message
+
 from snakezmq._transport import sockets
+from snakezmq._transport.monitor import open_monitor
 
 BURST = 1500  #: messages; the default receive HWM is 1000, and all fit in one 8 KiB read
 QUIET_WINDOW = 1.0  #: seconds the reset connection sits unread (10 heartbeat intervals)
@@ -62,9 +65,9 @@ def wait_read_by_engine(fd: int, timeout: float = 10.0) -> None:
 
 def accepted_fd(monitor: zmq.Socket, timeout_ms: int = 10000) -> int:
     while monitor.poll(timeout_ms):
-        event, value, _ = sockets.read_monitor_event_value(monitor)
-        if event == zmq.EVENT_ACCEPTED:
-            return value
+        event = parse_monitor_message(monitor.recv_multipart())
+        if event["event"] == zmq.EVENT_ACCEPTED:
+            return int(event["value"])
     raise SystemExit("no connection accepted")
 
 
@@ -73,7 +76,7 @@ def main(mode: str) -> int:
     if mode == "heartbeats":
         router.heartbeat_ivl = 100
         router.heartbeat_timeout = 5000
-    monitor = sockets.monitor(router, zmq.EVENT_ACCEPTED)
+    monitor = open_monitor(router, zmq.EVENT_ACCEPTED)
     port = int(sockets.bind(router, "tcp://127.0.0.1:0").rsplit(":", 1)[1])
     client = handshake(port)
     fd = accepted_fd(monitor)
@@ -88,7 +91,9 @@ def main(mode: str) -> int:
         router.recv_multipart()
         read += 1
     print("survived, read %d" % read)
-    sockets.close(router, monitor)
+    router.disable_monitor()
+    monitor.close(linger=0)
+    router.close(linger=0)
     return 0
 
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
-from snakezmq._core import delivered, outbox, protocol
+from snakezmq._core import delivered, outbox, peer_queue, protocol
 
 from .world import Violation, World
 
@@ -144,7 +144,7 @@ def sequence_restart(monkeypatch: Any) -> Iterator[None]:
     """Issue 12 (1): a forgotten queue's successor restarts its numbers in the same stream."""
     original = outbox.Outbox.queue
 
-    def queue(self: outbox.Outbox, ident: str, now: float) -> outbox.PeerQueue:
+    def queue(self: outbox.Outbox, ident: str, now: float) -> peer_queue.PeerQueue:
         made = original(self, ident, now)
         made.epoch = 1
         return made
