@@ -74,7 +74,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench_workers, bench_chart
-from bench_workers import ROOT, worker_main  # noqa: E402  (spawned children import it too)
+from bench_workers import BASELINE, ROOT, worker_main  # noqa: E402  (spawned children import it too)
 
 BACKENDS = ["snakemq", "zmq", "snakezmq"]
 MESSAGING_BACKENDS = ("snakemq", "snakezmq")
@@ -309,6 +309,8 @@ def case_params(base: Dict[str, Any], args: argparse.Namespace, scenario: str,
                 backend: str, tmpdir: str, tag: str) -> Dict[str, Any]:
     params = dict(base)
     params["ttl"] = args.ttl
+    if args.baseline:
+        params["baseline"] = os.path.abspath(args.baseline)
     if scenario == "persistent":
         params["db"] = os.path.join(tmpdir, "%s-%s.sqlite" % (backend, tag))
     return params
@@ -368,12 +370,12 @@ def summarize(table: Dict[str, List[Dict[str, Optional[float]]]]) -> List[Dict[s
         if not reps:
             continue
         medians = {}
-        for backend in BACKENDS:
+        for backend in BACKENDS + [BASELINE]:
             values = [v for v in (rep.get(backend) for rep in reps) if v is not None]
             medians[backend] = statistics.median(values) if values else None
         entry: Dict[str, Any] = {"row": row, "unit": unit, "higher_is_better": higher,
                                  "medians": medians, "repeats": len(reps)}
-        for other, target in (("snakemq", target_smq), ("zmq", target_zmq)):
+        for other, target in (("snakemq", target_smq), ("zmq", target_zmq), (BASELINE, None)):
             ratio = pairwise_ratio(reps, other)
             entry["vs_" + other] = {"ratio": ratio, "target": target, "verdict": check(target, ratio)}
         if row == "memory":
@@ -423,6 +425,14 @@ def print_table(summary: List[Dict[str, Any]]) -> None:
             row, entry["unit"], fmt_value(row, medians["snakemq"]), fmt_value(row, medians["zmq"]),
             fmt_value(row, medians["snakezmq"]), ratios[0], entry["vs_snakemq"]["verdict"],
             ratios[1], entry["vs_zmq"]["verdict"]))
+    if any(entry["medians"].get(BASELINE) is not None for entry in summary):
+        print("\n--baseline: %-15s %12s %12s  %s" % ("scenario", "baseline", "snakezmq", "szmq/base"))
+        for entry in summary:
+            ratio = entry["vs_" + BASELINE]["ratio"]
+            print("            %-15s %12s %12s  %s" % (
+                entry["row"], fmt_value(entry["row"], entry["medians"].get(BASELINE)),
+                fmt_value(entry["row"], entry["medians"]["snakezmq"]),
+                "-" if ratio is None else "%.3fx" % ratio))
     print("ratios: medians of per-repeat ratios snakezmq/other of the row's value (for rtt, "
           "memory and peers a time\n        or byte ratio: lower is better). "
           "* memory: RSS growth per queued message minus the 100 B payload.")
@@ -465,7 +475,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
         repeats = {name: args.repeats for name in SCENARIOS}
     scenarios = args.scenarios.split(",") if args.scenarios else (
         QUICK_SCENARIOS if args.quick else SCENARIOS)
-    chosen = args.backends.split(",") if args.backends else BACKENDS
+    chosen = args.backends.split(",") if args.backends else list(BACKENDS)
+    if args.baseline:
+        chosen.append(BASELINE)
     for name in scenarios:
         if name not in SCENARIOS:
             raise SystemExit("unknown scenario %r (choose from %s)" % (name, ", ".join(SCENARIOS)))
@@ -610,6 +622,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="run one scenario for one backend under cProfile (sender and receiver) "
                              "and print the top 25 functions by tottime for each side")
     parser.add_argument("--profile-backend", default="snakezmq", choices=list(MESSAGING_BACKENDS))
+    parser.add_argument("--baseline", metavar="DIR", help="also run backend 'base': the snakezmq "
+                        "package of another checkout in DIR (A/B of a change, interleaved)")
     parser.add_argument("--chart", metavar="PNG", help="draw the ratios into this PNG file (needs "
                         "matplotlib: pip install -e \".[bench]\")")
     parser.add_argument("--chart-from", metavar="JSON", help="redraw the chart of a --json file")

@@ -31,6 +31,7 @@ if ROOT not in sys.path:
 RECV_IDENT = "bench-recv"
 ABSENT_IDENT = "bench-absent"
 RPC_OBJECT = "bench"  #: the RpcServer's registered name
+BASELINE = "base"  #: the backend of ``--baseline DIR``: the snakezmq of another checkout
 
 
 class Ctx:
@@ -40,6 +41,11 @@ class Ctx:
                  port: Optional[int], q: Any, go: Any, stop: Any, deadline: float) -> None:
         self.role, self.backend, self.scenario, self.p = role, backend, scenario, params
         self.idx, self.port, self.q, self.go, self.stop, self.deadline = idx, port, q, go, stop, deadline
+
+    @property
+    def package(self) -> str:
+        """What a Messaging backend imports: ``base`` is snakezmq from ``--baseline``'s checkout."""
+        return "snakezmq" if self.backend == BASELINE else self.backend
 
     def put(self, kind: str, data: Any = None) -> None:
         self.q.put((kind, self.role, self.idx, data))
@@ -112,7 +118,7 @@ def run_loop_until(link: Any, done: Callable[[], bool], c: Ctx, what: str, slice
 
 
 def messaging_setup(c: Ctx, ident: str, storage: Any = None) -> Any:
-    api = load_api(c.backend)
+    api = load_api(c.package)
     link = api.link.Link()
     packeter = api.packeter.Packeter(link)
     messaging = api.messaging.Messaging(ident, "", packeter, storage)
@@ -171,7 +177,7 @@ def messaging_sender(c: Ctx) -> None:
     storage = None
     flags = 0
     if c.scenario == "persistent":
-        sqlite_mod = importlib.import_module(c.backend + ".storage.sqlite")
+        sqlite_mod = importlib.import_module(c.package + ".storage.sqlite")
         storage = sqlite_mod.SqliteQueuesStorage(c.p["db"])
     api, link, messaging = messaging_setup(c, "bench-send-%d" % c.idx, storage)
     if storage is not None:
@@ -272,7 +278,7 @@ def make_payloads(count: int, size: int) -> Any:
 
 def messaging_memory(c: Ctx) -> None:
     api, link, messaging = messaging_setup(c, "bench-mem")
-    logging.getLogger(c.backend + ".messaging").setLevel(logging.ERROR)  # "nobody has that ident"
+    logging.getLogger(c.package + ".messaging").setLevel(logging.ERROR)  # "nobody has that ident"
     Message = api.message.Message
     ttl = c.p["ttl"]
     count = c.p["count"]
@@ -415,7 +421,7 @@ def rpc_stack(c: Ctx, ident: str) -> Any:
     """Link, Messaging, ReceiveHook and the backend's rpc module."""
     api, link, messaging = messaging_setup(c, ident)
     hook = api.messaging.ReceiveHook(messaging)
-    return link, messaging, hook, importlib.import_module(c.backend + ".rpc")
+    return link, messaging, hook, importlib.import_module(c.package + ".rpc")
 
 
 def rpc_server(c: Ctx) -> None:
@@ -646,7 +652,7 @@ def peers_host(c: Ctx) -> None:
     """``peers`` Messaging peers in one process, each Link looping in a thread of its own;
     once all are in, the main thread queues ``count`` messages on each in turn."""
     raise_fd_limit()
-    api = load_api(c.backend)
+    api = load_api(c.package)
     first, n = c.p["first"], c.p["here"]
     links, peers = [], []
     connected: "collections.Counter[str]" = collections.Counter()
@@ -776,6 +782,8 @@ def worker_main(role: str, backend: str, scenario: str, params: Dict[str, Any], 
                 port: Optional[int], q: Any, go: Any, stop: Any, deadline: float) -> None:
     logging.basicConfig(level=logging.WARNING,
                         format="[%(processName)s] %(name)s %(levelname)s %(message)s")
+    if backend == BASELINE:
+        sys.path.insert(0, params["baseline"])  # before anything imports snakezmq
     c = Ctx(role, backend, scenario, params, idx, port, q, go, stop, deadline)
     try:
         WORKERS[(worker_kind(backend, scenario), role)](c)
