@@ -302,7 +302,8 @@ class Case:
         r = self.found("result", "recv")[0][3]
         t_first = min(s[3]["t_first"] for s in self.found("sent"))
         return {"cpu_us": r["cpu_per_msg"] * 1e6, "mem_per_conn": r["mem_per_conn"],
-                "msgs_per_s": r["count"] / (r["t_last"] - t_first)}
+                "msgs_per_s": r["count"] / (r["t_last"] - t_first),
+                "msgs_per_packet": r["count"] / r["packets"]}
 
 
 def case_params(base: Dict[str, Any], args: argparse.Namespace, scenario: str,
@@ -543,9 +544,10 @@ def run_case(backend: str, scenario: str, rep: int, params: Dict[str, Any],
     values = values_of(scenario, result)
     for row, value in values.items():
         row_vals.setdefault(row, {})[backend] = value
-    print("  %-10s #%d %-9s %s  (case %.1f s)" % (
+    batching = " (%.1f messages per packet)" % result["msgs_per_packet"] if "msgs_per_packet" in result else ""
+    print("  %-10s #%d %-9s %s%s  (case %.1f s)" % (
         scenario, rep + 1, backend, ", ".join("%s %s" % (row, fmt_value(row, v)) for row, v in values.items()),
-        time.monotonic() - t0), flush=True)
+        batching, time.monotonic() - t0), flush=True)
     return dict(record, **result)
 
 

@@ -607,6 +607,7 @@ class PeerCount:
         self.c = c
         self.total = c.p["peers"] * c.p["count"]
         self.received = 0
+        self.packets = 0  #: Packeter packets (a MESSAGES packet may carry many messages)
         gc.collect()
         self.rss0 = rss_bytes()
         self.cpu0 = self.t0 = 0.0
@@ -624,6 +625,7 @@ class PeerCount:
             cpu, t_last = time.process_time() - self.cpu0, time.monotonic()
             self.c.put("result", {"cpu_per_msg": cpu / self.total, "elapsed": t_last - self.t0,
                                   "t_last": t_last, "count": self.received,
+                                  "packets": self.packets or self.received,
                                   "mem_per_conn": (self.rss1 - self.rss0) / self.c.p["peers"]})
 
 
@@ -641,6 +643,7 @@ def peers_listener(c: Ctx) -> None:
 
     messaging.on_connect.add(on_connect)
     messaging.on_message_recv.add(lambda conn_id, ident, message: count.got())
+    messaging.packeter.on_packet_recv.add(lambda conn_id, packet: setattr(count, "packets", count.packets + 1))
     c.put("ready", {"port": address[1]})
     try:
         run_loop_until(link, c.stop.is_set, c, "receiving")
