@@ -253,10 +253,14 @@ class Case:
             self.start("send", idx, port)
         want_profiles = 2 if p.get("profile") else 0
         if self.scenario.startswith("rpc"):
-            self.wait(lambda: bool(self.found("result", "send"))
-                      and len(self.found("profile")) >= want_profiles, "the calls")
+            self.wait(lambda: bool(self.found("result", "send")) and bool(self.found("cost")), "the calls")
+            self.stop.set()  # (the server profiles until it stops)
+            self.wait(lambda: len(self.found("profile")) >= want_profiles, "the profiles")
             r = self.found("result", "send")[0][3]
-            return self._with_profiles({"value": r["calls"] / r["elapsed"], "elapsed": r["elapsed"]})
+            result = {"value": r["calls"] / r["elapsed"], "elapsed": r["elapsed"]}
+            for side, cost in (("client", r["cost"]), ("server", self.found("cost")[0][3])):
+                result.update(("%s_%s" % (side, key), value) for key, value in cost.items())
+            return self._with_profiles(result)
         if self.scenario == "rtt":
             self.wait(lambda: bool(self.found("result", "send"))
                       and len(self.found("profile")) >= want_profiles, "the round trips")
@@ -545,6 +549,10 @@ def run_case(backend: str, scenario: str, rep: int, params: Dict[str, Any],
     for row, value in values.items():
         row_vals.setdefault(row, {})[backend] = value
     batching = " (%.1f messages per packet)" % result["msgs_per_packet"] if "msgs_per_packet" in result else ""
+    if "client_cpu_us" in result:
+        batching = " (per call: client %(client_cpu_us).0f us CPU (%(client_sys_us).0f sys), " \
+                   "%(client_waits).1f waits; server %(server_cpu_us).0f us CPU (%(server_sys_us).0f sys), " \
+                   "%(server_waits).1f waits)" % result
     print("  %-10s #%d %-9s %s%s  (case %.1f s)" % (
         scenario, rep + 1, backend, ", ".join("%s %s" % (row, fmt_value(row, v)) for row, v in values.items()),
         batching, time.monotonic() - t0), flush=True)

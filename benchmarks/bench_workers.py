@@ -411,10 +411,45 @@ def zmq_memory(c: Ctx) -> None:
 
 
 class Echo:
-    """The object an RpcServer serves in the rpc scenarios."""
+    """The object an RpcServer serves in the rpc scenarios. It reports what the server
+    process spent (CPU time, context switches of all its threads) on the timed calls."""
+
+    def __init__(self, c: Optional[Ctx] = None) -> None:
+        self.c = c
+        self.calls = 0
+        self.lock = threading.Lock()
+        self.start: Optional[Usage] = None
 
     def echo(self, data: bytes) -> bytes:
+        if self.c is not None:
+            with self.lock:
+                self.calls += 1
+                calls = self.calls
+            if calls == self.c.p["warmup"]:
+                self.start = Usage()
+            elif calls == self.c.p["warmup"] + self.c.p["count"] and self.start is not None:
+                self.c.put("cost", Usage().since(self.start, self.c.p["count"]))
         return data
+
+
+class Usage:
+    """This process's CPU time and context switches (all threads, libzmq's included)."""
+
+    def __init__(self) -> None:
+        import resource
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.cpu = usage.ru_utime + usage.ru_stime
+        self.system = usage.ru_stime
+        self.switches = usage.ru_nvcsw + usage.ru_nivcsw
+        self.voluntary = usage.ru_nvcsw
+
+    def since(self, start: "Usage", count: int) -> Dict[str, float]:
+        """Per call: CPU microseconds, context switches, and the voluntary ones (a thread
+        blocked: about one per thread wake-up)."""
+        return {"cpu_us": (self.cpu - start.cpu) / count * 1e6,
+                "sys_us": (self.system - start.system) / count * 1e6,
+                "switches": (self.switches - start.switches) / count,
+                "waits": (self.voluntary - start.voluntary) / count}
 
 
 def rpc_stack(c: Ctx, ident: str) -> Any:
@@ -427,7 +462,7 @@ def rpc_stack(c: Ctx, ident: str) -> Any:
 def rpc_server(c: Ctx) -> None:
     link, messaging, hook, rpc = rpc_stack(c, RECV_IDENT)
     server = rpc.RpcServer(hook)
-    server.register_object(Echo(), RPC_OBJECT)
+    server.register_object(Echo(c), RPC_OBJECT)
     address = link.add_listener(("127.0.0.1", 0))
     c.put("ready", {"port": address[1]})
     idents = set()
@@ -477,8 +512,10 @@ def rpc_client(c: Ctx) -> None:
         payload = b"x" * c.p["size"]
         for _ in range(c.p["warmup"]):
             method(payload)
+        start = Usage()
         elapsed = timed_calls(c, lambda: method(payload))
-        c.put("result", {"calls": c.p["count"], "elapsed": elapsed})
+        c.put("result", {"calls": c.p["count"], "elapsed": elapsed,
+                         "cost": Usage().since(start, c.p["count"])})
     finally:
         looping.clear()
         link.stop()
@@ -523,7 +560,7 @@ def timed_calls(c: Ctx, call: Callable[[], Any], make_call: Optional[Callable[[]
 def zmq_rpc_server(c: Ctx) -> None:
     """The floor: snakemq's request and reply format over a bare ROUTER, methods run inline."""
     import zmq
-    instance = Echo()
+    instance = Echo(c)
     with zmq_socket(zmq.ROUTER) as sock:
         c.put("ready", {"port": sock.bind_to_random_port("tcp://127.0.0.1")})
         sock.rcvtimeo = 100
@@ -582,8 +619,10 @@ def zmq_rpc_client(c: Ctx) -> None:
             warm.send(b"rpcreq" + pickle.dumps({"command": "call", "object": RPC_OBJECT, "method": "echo",
                                                   "args": (payload,), "kwargs": {}, "req_id": b"w"}))
             warm.recv()
+        start = Usage()
         elapsed = timed_calls(c, lambda: None, make_call)
-        c.put("result", {"calls": c.p["count"], "elapsed": elapsed})
+        c.put("result", {"calls": c.p["count"], "elapsed": elapsed,
+                         "cost": Usage().since(start, c.p["count"])})
         c.stop.wait(max(0.0, c.left()))
     finally:
         for dealer in dealers:
