@@ -48,6 +48,7 @@ class Loop:
         self._lock = threading.RLock()
         self._thread: Optional[int] = None
         self._wake_soon = False  #: the loop thread asked for another pass without blocking
+        self._woken = False  #: woken while no thread was in run(): the next pass has an event
 
     def register(self, sock: Any, handler: Callable[[float], None]) -> None:
         """Call ``handler(now)`` when ``sock`` (a ZeroMQ socket or a descriptor) is readable."""
@@ -59,11 +60,21 @@ class Loop:
             self._poller.unregister(sock)
 
     def wake(self) -> None:
-        """Thread-safe: make a blocked poll return at once."""
-        if self._thread == threading.get_ident():
+        """Thread-safe: make a blocked poll return at once (or the next poll not block)."""
+        thread = self._thread
+        if thread == threading.get_ident():
             self._wake_soon = True  # called from a callback: the next poll must not block
-        else:
-            self._wakeup.wake()
+            return
+        if thread is None:
+            # Nobody polls (the application queues, then runs the loop): no system call; the
+            # next pass does not block and counts as one with events, as if the wakeup
+            # descriptor had been written. Checked again after setting the flag: a thread
+            # entering run() sets _thread before its pass reads _woken, so one of us sees
+            # the other's write.
+            self._woken = True
+            if self._thread is None:
+                return
+        self._wakeup.wake()
 
     def stop(self) -> None:
         """End ``run()`` after the current pass (from a callback or another thread)."""
@@ -97,7 +108,8 @@ class Loop:
     def run_once(self, poll_timeout: float) -> bool:
         """One pass; True if the poll had events."""
         now = time.monotonic()
-        if self._work.busy() or self._wake_soon:
+        woken, self._woken = self._woken, False
+        if self._work.busy() or self._wake_soon or woken:
             self._wake_soon = False
             timeout = 0.0
         else:
@@ -112,7 +124,7 @@ class Loop:
         self._work.tick(now)
         self._wake_soon = False  # what callbacks queued so far is flushed by on_loop_pass now
         self._work.passed()
-        return bool(ready)
+        return bool(ready) or woken
 
     def next_deadline(self) -> float:
         return min((source() for source in self.deadline_sources), default=float("inf"))

@@ -160,3 +160,23 @@ def wake_at_once(link) -> None:
         thread.start()
     for thread in threads:
         thread.join(RESCUE_AFTER)
+
+
+def test_a_wake_racing_with_a_loop_entering_run_is_never_lost(links) -> None:
+    """While no thread is in ``loop()``, ``wakeup_poll()`` writes nothing (the next pass just
+    does not block and counts as an event); a wake racing with a thread entering
+    ``loop(poll_timeout=None, count=1)`` must still end that loop."""
+    link = links.new()
+    host, port = link.add_listener(("127.0.0.1", 0))
+    lost = threading.Event()
+    for _ in range(ROUNDS * 10):
+        start = threading.Barrier(2)
+        waker = threading.Thread(target=lambda: (start.wait(RESCUE_AFTER), link.wakeup_poll()))
+        waker.start()
+        rescuer = threading.Timer(RESCUE_AFTER, lambda: (lost.set(), rescue(host, port)))
+        rescuer.start()
+        start.wait(RESCUE_AFTER)
+        link.loop(poll_timeout=None, count=1)
+        rescuer.cancel()
+        waker.join(RESCUE_AFTER)
+        assert not lost.is_set(), "a wakeup_poll() racing with loop() did not end it"
