@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 import pytest
 
@@ -117,13 +117,14 @@ class Recorder:
 class Peer:
     """A snakezmq peer in a subprocess (tests/integration/peer.py), events as JSON lines."""
 
-    def __init__(self, args: List[str]) -> None:
+    def __init__(self, args: List[str], prefix: Sequence[str] = ()) -> None:
+        """``prefix``: a command that runs the rest, e.g. ``ip netns exec NAME`` (it must exec)."""
         import snakezmq
 
         env = dict(os.environ)
         root = os.path.dirname(os.path.dirname(os.path.abspath(snakezmq.__file__)))
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen([sys.executable, "-u", PEER_SCRIPT] + args, env=env,
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-u", PEER_SCRIPT] + args, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.events: List[Dict[str, Any]] = []
@@ -235,11 +236,12 @@ class Peer:
 
 @pytest.fixture
 def peers() -> Iterable[Callable[..., Peer]]:
-    """``peers(*args)`` starts tests/integration/peer.py; every peer is killed and waited at the end."""
+    """``peers(*args, prefix=())`` starts tests/integration/peer.py; every peer is killed and
+    waited at the end."""
     started: List[Peer] = []
 
-    def start(*args: str) -> Peer:
-        peer = Peer(list(args))
+    def start(*args: str, prefix: Sequence[str] = ()) -> Peer:
+        peer = Peer(list(args), prefix)
         started.append(peer)
         return peer
 

@@ -120,7 +120,7 @@ class ConnectorState:
         ``hangup``: what the shell saw of the dropped connection (None: nothing); a live
         listener that libzmq cut off while it was sending (over ``limit``, this side's
         ZMQ_MAXMSGSIZE, or broken framing) is a WARNING and on_error (``_core.drops``;
-        ``heartbeat_timeout``: the ZMTP heartbeat timeout, 0 to never report).
+        ``heartbeat_timeout``: see ``drops.cut_while_sending``, 0 to never report).
         """
         actions: List[Action] = []
         if self.phase is Phase.ESTABLISHED and self.liveness is not None and cut_while_sending(

@@ -10,13 +10,14 @@ descriptor, so after libzmq's close it can still look at the connection
 - ``MID_MESSAGE``: libzmq closed while the peer's bytes were still unread: it
   stopped reading in the middle of the stream, which it does for a message over
   the limit (the rest of that message is what is unread) or broken framing.
-- ``QUIET``: libzmq closed on its own with nothing unread: a heartbeat timeout
-  (a silent peer), or a message over the limit whose rest libzmq had already read.
+- ``QUIET``: libzmq closed on its own with nothing unread: a message over the limit
+  whose rest libzmq had already read (or, with ZMTP heartbeats, which snakezmq no
+  longer sets, a heartbeat timeout).
 
 A cut is reported only for a peer that was heard shortly before (a live peer
-answers pings every ``PING_INTERVAL``; a heartbeat timeout needs seconds of
-silence) and while the loop ran smoothly (libzmq also times out a connection
-whose data nobody read because the loop was blocked).
+answers pings every ``PING_INTERVAL``) and while the loop ran smoothly. Both
+guards date from ZMTP heartbeats (libzmq then closed silent connections, and
+connections nobody read because the loop was blocked); they stay as a margin.
 
 Pure logic: times are float seconds on a monotonic clock, passed in by the caller.
 """
@@ -41,8 +42,8 @@ class Hangup(enum.Enum):
 def cut_while_sending(hangup: Optional[Hangup], silent_for: float, heartbeat_timeout: float) -> bool:
     """True: libzmq cut a live peer off (over the size limit, or broken framing).
 
-    ``silent_for``: seconds since the peer was last heard; ``heartbeat_timeout``: the
-    ZMTP heartbeat timeout (libzmq's own reason to close a silent peer's connection).
+    ``silent_for``: seconds since the peer was last heard; ``heartbeat_timeout``: a peer
+    silent this long, less 1 s, is not reported (``sockets.QUIET_CLOSE_AFTER``).
     """
     if hangup is None or hangup is Hangup.PEER:
         return False
@@ -115,8 +116,8 @@ class PendingCuts:
 class LoopStalls:
     """Whether the loop kept reading lately (see the module's docstring).
 
-    libzmq stops reading a connection whose queue is full, and then times it out after
-    ``heartbeat_timeout`` although the peer is alive. That needs the loop to have read
+    libzmq stops reading a connection whose queue is full, and with ZMTP heartbeats on
+    it timed it out after ``heartbeat_timeout`` although the peer was alive. That needs the loop to have read
     nothing for that long: one pass that ran ``STALL`` or longer (blocking callbacks),
     or a gap between passes of ``heartbeat_timeout - STALL`` or longer (the application
     did not run the loop; a poll that waits that long is rare and only makes us quieter).

@@ -48,7 +48,7 @@ class Connector:
         self.ledger = PingLedger()  #: what the listener confirmed on this DEALER (_core.linger)
         self.closing = Farewell(False)  #: the listener while cleanup() lingers
         self.failures = curve.failure_limit()
-        self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
+        self.stalls = LoopStalls(time.monotonic(), sockets.QUIET_CLOSE_AFTER)
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
         self.ends: Optional[peersocket.Ends] = None  #: the connection's OS addresses (get_socket_by_conn)
         self.parts = Reassembly()  #: packets arriving in PART pieces
@@ -137,7 +137,7 @@ class Connector:
                 if not self.stalls.smooth(now, time.monotonic()):
                     hangup = None  # libzmq may have timed out a connection nobody read
                 self._run(self.state.transport_down(now, hangup, self.limit,
-                                                    sockets.HEARTBEAT_TIMEOUT, remote))
+                                                    sockets.QUIET_CLOSE_AFTER, remote))
             else:
                 self._handshake_failed(event, value)
 

@@ -74,7 +74,7 @@ class Listener:
         self.probes: Dict[bytes, List[PendingProbe]] = {}
         self.sweeps = Sweeps()
         self.cuts = PendingCuts()
-        self.stalls = LoopStalls(time.monotonic(), sockets.HEARTBEAT_TIMEOUT)
+        self.stalls = LoopStalls(time.monotonic(), sockets.QUIET_CLOSE_AFTER)
         self.limit: int = sink._max_message_size
         self.peer_sockets: Dict[str, peersocket.PeerSocket] = {}  #: conn_id: link.get_socket_by_conn()
         self.parts = Reassembly()  #: packets arriving in PART pieces
@@ -243,7 +243,7 @@ class Listener:
             if pending[0].deadline > now:
                 continue
             del self.probes[target]
-            self._end(target)  # the holder did not answer: its session is over
+            self._end_silent(target)  # the holder did not answer: its session is over
             for probe in pending:
                 self._answer_probe(probe.probe_rid, "wait", "the previous connection did not answer")
 
@@ -350,13 +350,21 @@ class Listener:
         if conn_id is not None:
             self._disconnected(conn_id)
 
+    def _end_silent(self, rid: bytes) -> None:
+        """End the session of a peer that stopped answering, and its TCP connection: libzmq
+        then frees the routing id for the peer's next connection (nothing else would)."""
+        session = self.sessions.by_rid(rid)
+        if session is not None:
+            self.monitor.shut(session.peer_address)
+        self._end(rid)
+
     def _report_cut(self, rid: bytes, now: float) -> None:
         """WARNING and on_error if libzmq cut this session's peer off while it was sending."""
         session = self.sessions.by_rid(rid)
         if session is None:
             return
         hangup = self.cuts.match(session.peer_address, now)
-        if cut_while_sending(hangup, now - session.liveness.last_heard, sockets.HEARTBEAT_TIMEOUT):
+        if cut_while_sending(hangup, now - session.liveness.last_heard, sockets.QUIET_CLOSE_AFTER):
             text, error = cut_report(self.endpoint, session.peer_address, session.conn_id, self.limit)
             self.sink._problem("warning", text, error, session.conn_id)
 
@@ -403,7 +411,7 @@ class Listener:
             log.warning("%s: peer %r silent for %.0f s, session ended", self.endpoint,
                         _ident_text(rid), DEAD_AFTER)
             self._send_control(rid, BYE)
-            self._end(rid)
+            self._end_silent(rid)
         if self.probes:
             self._expire_probes(now)
         if self.sweeps.due(now):

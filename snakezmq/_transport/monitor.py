@@ -31,7 +31,7 @@ from typing import Any, Deque, Dict, NamedTuple, Optional, Tuple
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
-from .._core.drops import Hangup
+from .._core.drops import Hangup, host_of
 
 PRUNE_INTERVAL = 1.0  #: seconds between looks for connections closed without DISCONNECTED
 _endpoints = itertools.count(1)
@@ -170,6 +170,20 @@ class ConnectionMonitor:
             return _hangup(sock), remote
         finally:
             sock.close()
+
+    def shut(self, address: str) -> bool:
+        """End the held connection to ``address`` (``"ip:port"``, or a host with one held
+        connection): libzmq reads its end and frees the peer's routing id. False: none found."""
+        found = [sock for sock, _, remote in self._held.values() if address and remote == address]
+        if not found and address and host_of(address) == address:
+            found = [sock for sock, _, remote in self._held.values() if host_of(remote) == address]
+        if len(found) != 1:
+            return False
+        try:
+            found[0].shutdown(socket.SHUT_RDWR)
+        except OSError:
+            return False
+        return True
 
     def prune_every(self, now: float, interval: float = PRUNE_INTERVAL) -> None:
         """``prune()``, at most every ``interval`` seconds (called on every loop pass)."""

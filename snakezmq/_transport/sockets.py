@@ -8,11 +8,12 @@ from typing import Any, Optional, Union, cast
 
 import zmq
 
-HEARTBEAT_IVL_MS = 1000
-HEARTBEAT_TIMEOUT_MS = 4000
 SNDHWM = 100000  # the outbox window bounds what is in flight; this only caps raw Link use
 BYE_LINGER_MS = 300  # long enough to flush a BYE, short enough not to hold a dead peer
-HEARTBEAT_TIMEOUT = HEARTBEAT_TIMEOUT_MS / 1000.0
+CONNECT_TIMEOUT_MS = 2000  # a connect attempt lives this long (see make_dealer)
+#: _core.drops reports a cut only for a peer heard within this (less 1 s). libzmq closes no
+#: silent connection by itself (no ZMTP heartbeats); the value is the former heartbeat timeout.
+QUIET_CLOSE_AFTER = 4.0
 # CONNECTED / ACCEPTED carry the new connection's descriptor (monitor.ConnectionMonitor).
 MONITORED_DEALER = (zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
@@ -28,10 +29,10 @@ def context() -> zmq.Context[zmq.Socket[Any]]:
 
 
 def _common(sock: zmq.Socket[Any]) -> None:
-    # ZMTP heartbeats make libzmq close connections to frozen or unreachable peers,
-    # which frees their routing ids (a parked duplicate can then be identified).
-    sock.heartbeat_ivl = HEARTBEAT_IVL_MS
-    sock.heartbeat_timeout = HEARTBEAT_TIMEOUT_MS
+    # No ZMTP heartbeats (ZMQ_HEARTBEAT_IVL): in libzmq 4.3.5 their timer can call
+    # out_event on a connection with _io_error set and abort the process (issues 4364,
+    # 4841). Link PING/PONG detects dead peers; the listener ends a silent peer's TCP
+    # connection itself (HeldConnections.shut). docs/protocol.md, "Liveness".
     sock.sndhwm = SNDHWM
     sock.linger = 0
 
@@ -59,6 +60,10 @@ def make_dealer(routing_id: bytes, reconnect_interval: float,
     # libzmq adds a random delay of up to one more interval to each retry: halve
     # it so retries come on average every reconnect_interval, at most 1x apart.
     sock.reconnect_ivl = max(1, int(reconnect_interval * 500))
+    # A connect attempt whose SYNs are lost (a partition) would otherwise wait for the
+    # kernel's SYN backoff (1, 2, 4, 8... s): give up and retry, so a healed network is
+    # found within seconds.
+    sock.connect_timeout = CONNECT_TIMEOUT_MS
     if security is not None:
         _curve_client(sock, security)
     return sock

@@ -5,7 +5,7 @@ from snakezmq._core import drops
 from snakezmq._core.drops import Hangup, LoopStalls, PendingCuts, cut_report, cut_while_sending, host_of
 from snakezmq.exceptions import MessageSizeExceeded, PacketTooLarge, WireError
 
-HB = 4.0  # the ZMTP heartbeat timeout snakezmq sets
+HB = 4.0  # sockets.QUIET_CLOSE_AFTER (the former ZMTP heartbeat timeout)
 
 
 @pytest.mark.parametrize("hangup,silent_for,cut", [

@@ -5,7 +5,7 @@
                    [--storage FILE] [--recv-summary] [--die-after K]
 
 Addresses are ``host:port`` or ZeroMQ endpoint strings. Prints one JSON object
-per line on stdout: ``ready`` (with the listeners' real addresses and, with
+per line on stdout (each with ``t``, its ``time.monotonic()``): ``ready`` (with the listeners' real addresses and, with
 ``--storage``, the number of stored messages per ident), ``connect``,
 ``disconnect``, ``recv``, ``error``, ``log`` (WARNING and above), ``cleaned``.
 Reads JSON commands from stdin, one per line:
@@ -65,6 +65,7 @@ _print_lock = threading.Lock()
 
 def emit(event: str, **fields: Any) -> None:
     fields["event"] = event
+    fields["t"] = time.monotonic()  # system-wide clock: tests time events across processes
     line = json.dumps(fields)
     with _print_lock:
         sys.stdout.write(line + "\n")

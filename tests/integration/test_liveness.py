@@ -2,8 +2,8 @@
 
 - With ``Messaging.keepalive_interval`` / ``keepalive_wait`` set: a frozen (SIGSTOP)
   peer is noticed within keepalive_interval + keepalive_wait (+ slack).
-- Without them: a killed or frozen peer is noticed within 10 s (ZMTP heartbeats and
-  snakezmq's own link pings, docs/protocol.md "Liveness").
+- Without them: a killed or frozen peer is noticed within 10 s (snakezmq's own link
+  pings, docs/protocol.md "Liveness").
 - A network that silently drops traffic (a TCP relay in this test that stops
   forwarding but keeps its sockets open) is noticed within 10 s on both sides, and
   both reconnect once it forwards again.
