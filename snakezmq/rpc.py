@@ -31,7 +31,7 @@ from ._msgpack_pickler import msgpack_pickler as msgpack_pickler  # re-exported
 from ._msgpack_pickler import register_exceptions as _register_exceptions
 from ._msgpack_pickler import safe_str as _safe_str
 from ._msgpack_pickler import type_name as _type_name
-from .message import Message
+from .message import Message, new_uuid
 
 REQUEST_PREFIX = b"rpcreq"
 REPLY_PREFIX = b"rpcrep"
@@ -492,7 +492,7 @@ class RpcClient:
             NotConnected: the timeout passed and the request was never sent.
             PartialCall: the timeout passed after the request was sent.
         """
-        req_id = params.setdefault("req_id", os.urandom(16))
+        req_id = params.setdefault("req_id", new_uuid())  # (unique per process run, no system call)
         raw = self.pickler.dumps(params)
         call = _PendingCall(remote_ident, self.lock)
         deadline = None if method.call_timeout is None else get_time() + method.call_timeout

@@ -367,16 +367,16 @@ def test_workers_start_a_thread_for_each_request_while_none_is_idle():
 
 def test_an_idle_worker_ends_after_its_idle_time(monkeypatch):
     monkeypatch.setattr(rpc._Workers, "IDLE_SECONDS", 0.05)
-    names: List[str] = []
-    workers = rpc._Workers(lambda ident, params: names.append(threading.current_thread().name))
+    ran: List[threading.Thread] = []
+    workers = rpc._Workers(lambda ident, params: ran.append(threading.current_thread()))
     workers.submit("client", {"object": "service", "method": "echo"})
-    wait_until(lambda: bool(names))
-    assert names == ["rpc:service.echo"]
-    wait_until(lambda: not any(t.name == "rpc:service.echo" for t in threading.enumerate()))
+    wait_until(lambda: bool(ran))
+    assert ran[0].name == "rpc:service.echo"
+    wait_until(lambda: not ran[0].is_alive())
     assert workers._idle == []
     workers.submit("client", {"object": "service", "method": "again"})  # a new thread again
-    wait_until(lambda: len(names) == 2)
-    assert names[1] == "rpc:service.again"
+    wait_until(lambda: len(ran) == 2)
+    assert ran[1] is not ran[0] and ran[1].name == "rpc:service.again"
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
