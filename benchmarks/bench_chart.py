@@ -62,15 +62,20 @@ def _ratio_panel(ax: Any, rows: List[Dict[str, Any]], other: str, title: str) ->
             ax.plot([mark, mark], [pos - 0.4, pos + 0.4], color="black", linewidth=2)
     ax.axvline(1.0, color="black", linewidth=0.8, linestyle=":")
     ax.set_xscale("log")
-    plain = FuncFormatter(lambda value, _: "%g" % value)
-    ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: "%g" % value))
+    ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
     ax.tick_params(axis="x", which="both", labelsize=7)
     ax.set_yticks(positions)
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("times better (log; black tick: target; green met, red not met, grey no target)",
                   fontsize=7)
+
+
+def _minor_label(value: float, _: Any) -> str:
+    """Label the 2, 3 and 5 of each decade only (all nine crowd the axis)."""
+    text = "%g" % value
+    return text if text.strip("0.")[:1] in ("2", "3", "5") else ""
 
 
 def _peer_panel(ax: Any, rows: List[Dict[str, Any]]) -> None:
