@@ -1,6 +1,6 @@
 # The seed server with CurveZMQ: encrypted, and only allowed client keys get in.
 #
-#     python examples/make_keys.py keys                       # once: server + "client" keys
+#     snakezmq keys keys client                               # once: server + "client" keys
 #     python examples/secure_server.py [RUNTIME_SECONDS [PORT [KEY_DIR]]]
 #
 # The key in keys/clients/client.key may connect, as the ident "client" only (the

@@ -105,3 +105,15 @@ class SSLNotSupported(SnakeMQException):
 
 class StorageError(SnakeMQException):
     """A queue storage file cannot be used (corrupt, foreign or unreadable)."""
+
+
+class MessageDropped(SnakeMQException):
+    """A message was dropped before its peer acknowledged it (``on_message_drop``): its TTL
+    ran out while the peer was away, or it no longer fits ``Packeter.max_packet_size``."""
+
+    def __init__(self, ident: str, uuid: bytes) -> None:
+        super().__init__("message %s for ident %r was dropped before the peer acknowledged it "
+                         "(its TTL ran out, or it no longer fits the packet size limit)"
+                         % (uuid.hex(), ident))
+        self.ident = ident
+        self.uuid = uuid

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 from ._core import endpoints
 from ._stack import LinkStack
@@ -29,7 +29,7 @@ Address = Union[Tuple[str, int], str]
 SSL_MESSAGE = (
     "snakezmq does not speak TLS, and it never falls back to plaintext. ZeroMQ's "
     "encryption and authentication is CurveZMQ: make keys with zmq.auth.create_certificates() "
-    "(python examples/make_keys.py keys), then replace the SSLConfig with these two lines:\n"
+    "(snakezmq keys keys client), then replace the SSLConfig with these two lines:\n"
     "    curve = snakezmq.security.CurveConfig.from_files(%s)\n"
     "    link.%s(address, ssl_config=curve)\n"
     "(see the README's Security section).")
@@ -127,6 +127,7 @@ class Link:
             return address
 
     def del_connector(self, address: Address) -> None:
+        self._connections.send_gathered()
         self._connections.connectors.pop(address).close(time.monotonic())
 
     def add_listener(self, address: Address, ssl_config: Any = None) -> Address:
@@ -156,6 +157,7 @@ class Link:
 
     def del_listener(self, address: Address) -> None:
         """Stop listening; sessions accepted on it end (ZeroMQ closes them with the socket)."""
+        self._connections.send_gathered()
         self._connections.listeners.pop(address).close(time.monotonic())
 
     # -- connections --------------------------------------------------------------------
@@ -163,7 +165,9 @@ class Link:
     def send(self, conn_id: str, data: bytes) -> None:
         """Queue ``data`` as one message on ``conn_id``; ``on_ready_to_send`` follows.
 
-        Raises ``KeyError`` for an unknown conn_id (as snakemq).
+        Raises ``KeyError`` for an unknown conn_id (as snakemq). Sent from a callback (the
+        loop's thread), a small packet goes at the end of the loop pass, together with the
+        others sent to that connection (one ZeroMQ message; ``_core.coalescing``).
         """
         self._connections.send(conn_id, data)
 
@@ -211,3 +215,30 @@ class Link:
         :param runtime: return after about this many seconds (None: no limit)
         """
         self._loop.run(poll_timeout, count, runtime)
+
+    # -- driving the loop from another event loop (snakezmq.asyncio) -----------------------
+
+    def poll_fds(self) -> Dict[int, object]:
+        """The descriptors an outside event loop must watch for reading, each with the
+        socket it belongs to (a new socket may get a closed one's number: watch it anew).
+
+        ZeroMQ's descriptors are edge-triggered: after a ``run_once`` that returned False
+        they signal anything new; after one that returned True, run another pass first.
+        """
+        return self._loop.descriptors()
+
+    def next_timeout(self) -> Optional[float]:
+        """Seconds until a pass is due even if nothing becomes readable (None: never)."""
+        return self._loop.next_timeout()
+
+    def run_once(self, timeout: float = 0.0) -> bool:
+        """One loop pass whose poll waits at most ``timeout`` seconds (0: never blocks), as
+        ``loop()`` runs them; for a driver in another event loop (``snakezmq.asyncio``).
+
+        Returns True when another pass is due at once (more to read, or work pending).
+        Callbacks run in this thread; their exceptions propagate, as from ``loop()``.
+        """
+        if self._cleaned_up:
+            return False
+        more = self._loop.run_outside(timeout)
+        return more and not self._cleaned_up  # (a callback may have cleaned up)

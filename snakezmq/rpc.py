@@ -337,12 +337,8 @@ class RemoteMethod:
                   "args": args, "kwargs": kwargs}
         try:
             return client.remote_request(self.iproxy._remote_ident, self, params)
-        except CallError:
-            raise
         except Exception as exc:
-            if client.exception_handler is None:
-                raise
-            client.exception_handler(exc)
+            client.call_failed(exc)
             return None
 
     def as_signal(self, timeout: Optional[float] = 0) -> None:
@@ -472,6 +468,13 @@ class RpcClient:
                 call.ready.notify()
         if call is None:
             self.log.debug("ident=%r reply req_id=%r: nobody waits for it", ident, reply["req_id"])
+
+    def call_failed(self, exc: Exception) -> None:
+        """A call raised ``exc``: raise it again (a CallError always), or hand it to
+        ``exception_handler`` (the call then returns None)."""
+        if isinstance(exc, CallError) or self.exception_handler is None:
+            raise exc
+        self.exception_handler(exc)
 
     def remote_request(self, remote_ident: str, method: RemoteMethod,
                        params: Dict[str, Any]) -> Any:

@@ -10,7 +10,8 @@ snakemq's ``SSLConfig`` is replaced by a :class:`CurveConfig`, passed in the sam
     link.add_connector(("server.example", 4000), ssl_config=curve)
 
 Keys are made and read by pyzmq's ``zmq.auth`` only (``create_certificates``,
-``load_certificate``); see ``examples/make_keys.py``.
+``load_certificate``); ``snakezmq keys DIR IDENT...`` makes a listener's key pair and its
+clients' (see :func:`create_key_pair`).
 
 What a secure listener guarantees:
 
@@ -44,9 +45,9 @@ from __future__ import annotations
 import glob
 import itertools
 import os
-from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Union
+from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Tuple, Union
 
-from ._transport.curve import has_curve, load_certificate, short_key, z85_key
+from ._transport.curve import create_certificate, has_curve, load_certificate, short_key, z85_key
 
 Key = Union[bytes, str]
 
@@ -82,6 +83,14 @@ def _idents(value: Any, key: bytes) -> Union[FrozenSet[str], Any]:
         raise ValueError("allowed_clients[%s]: give one ident, a collection of non-empty idents, "
                          "or ANY_IDENT" % short_key(key))
     return idents
+
+
+def create_key_pair(directory: str, name: str) -> Tuple[str, str]:
+    """Make a CURVE key pair with ``zmq.auth.create_certificates``: ``directory/name.key``
+    (public, for the other side) and ``name.key_secret`` (both keys, for this side only).
+    Returns their paths. ``snakezmq keys`` makes a listener's and its clients' pairs."""
+    os.makedirs(directory, exist_ok=True)
+    return create_certificate(directory, name)
 
 
 class CurveConfig:

@@ -8,7 +8,8 @@ link layer has its own version (docs/protocol.md, "Versions").
 from __future__ import annotations
 
 from . import __version__
-from ._core.wire import MESSAGING_VERSION
+from ._core.wire import LINK_VERSION, MESSAGING_VERSION
 
 VERSION: str = __version__
 PROTOCOL_VERSION: int = MESSAGING_VERSION
+LINK_PROTOCOL_VERSION: int = LINK_VERSION  #: the link layer's version (HELLO / WELCOME)

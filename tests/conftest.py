@@ -213,10 +213,12 @@ class Peer:
         self.proc.stdin.flush()
 
     def kill(self) -> None:
-        """SIGKILL: the process gets no chance to say goodbye."""
+        """SIGKILL: the process gets no chance to say goodbye. Returns once everything it
+        printed before has been read (its stdout reader reached the end)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
+        self._threads[0].join(10)
 
     def close(self) -> None:
         """Kill if still running, wait, close the pipes."""

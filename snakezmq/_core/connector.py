@@ -100,6 +100,7 @@ class ConnectorState:
         self.next_unreachable_warning = 0.0
         self.refusals = 0
         self.liveness: Optional[Liveness] = None
+        self.last_failure: Optional[str] = None  #: why the last handshake failed (until one works)
 
     def start(self, now: float) -> List[Action]:
         self.phase = Phase.CONNECTING
@@ -147,6 +148,7 @@ class ConnectorState:
             return actions + [SendBye(), problem] + self._restart_refused(now)
         self.phase = Phase.ESTABLISHED
         self.refusals = 0
+        self.last_failure = None
         self.conn_id = self._new_conn_id()
         self.liveness = Liveness(now)
         return actions + [Connected(self.conn_id)]
@@ -177,6 +179,20 @@ class ConnectorState:
                           ConnectionRefused("%s: %s" % (code, text), self.endpoint))
         probe: List[Action] = [CloseProbe()] if self.phase is Phase.PROBING else []
         return probe + self._end_session() + [problem] + self._restart_refused(now)
+
+    def handshake_refused(self, text: str, now: float) -> List[Action]:
+        """The ZMTP/CURVE handshake failed in a way retrying will not fix (a refused key, a
+        security mechanism mismatch): report it, retry with a growing interval."""
+        error = ConnectionRefused(text, self.endpoint)
+        problem = Problem("error", "%s; retrying with a growing interval" % error, error)
+        self.last_failure = text
+        probe: List[Action] = [CloseProbe()] if self.phase is Phase.PROBING else []
+        return probe + self._end_session() + [problem] + self._restart_refused(now)
+
+    def handshake_failed(self, text: str) -> None:
+        """Another handshake failure (libzmq retries): the listener is there, so the warning
+        after ``UNREACHABLE_GRACE`` says what failed instead of "no listener reachable"."""
+        self.last_failure = text
 
     def probed(self, status: str, text: str, ident: str, now: float, local: str = "") -> List[Action]:
         """The listener's answer to our PROBE; ``local``: this side's address, for the report."""
@@ -248,6 +264,10 @@ class ConnectorState:
         if now < self.next_unreachable_warning:
             return []
         self.next_unreachable_warning = now + UNREACHABLE_REPEAT
+        if self.last_failure is not None:
+            return [Problem("warning", "the listener at %s has not completed the ZeroMQ handshake "
+                            "for %.0f s (last failure: %s); still retrying" % (
+                                self.endpoint, now - self.connecting_since, self.last_failure))]
         return [Problem("warning", "no snakezmq listener reachable at %s for %.0f s; still retrying "
                         "(check the address, and that the listener is running)"
                         % (self.endpoint, now - self.connecting_since))]

@@ -132,7 +132,7 @@ class Farewell:
         the peer's PINGs then get BYE, not PONG: its own linger must not take that DATA
         for delivered. BYE or RESET: the peer will not confirm anything.
         """
-        if kind is LinkKind.DATA:
+        if kind is LinkKind.DATA or kind is LinkKind.PACKETS:
             self.discarded = True
         elif kind is LinkKind.PING:
             return LinkKind.BYE if self.discarded else LinkKind.PONG

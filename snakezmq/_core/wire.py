@@ -35,6 +35,7 @@ class LinkKind(enum.IntEnum):
     RESET = 0x09
     DATA = 0x10
     PART = 0x11  #: a leading part of the next DATA's packet (a Throttle's chunks)
+    PACKETS = 0x12  #: several packets, as that many DATA would carry them (``encode_packets``)
 
 
 class MessagingKind(enum.IntEnum):
@@ -85,12 +86,15 @@ def _is_address(value: Any) -> bool:
 
 #: Optional trailing fields a newer peer may send: decoded if present and valid, else None.
 _LINK_OPTIONAL_FIELDS: Dict[LinkKind, Tuple[Callable[[Any], bool], ...]] = {
-    LinkKind.HELLO: (_is_address,),  # local_address: the connector's "ip:port"
+    # local_address: the connector's "ip:port"; packets_limit: the largest PACKETS body
+    # frame this side accepts (absent or 0: send it none)
+    LinkKind.HELLO: (_is_address, _is_uint),
+    LinkKind.WELCOME: (_is_uint,),  # packets_limit
     LinkKind.PROBE: (_is_address,),
 }
 #: body frames allowed per kind: DATA carries a packet, or a packet and its detached payload;
-#: PART one leading piece of the packet that the next DATA completes
-_LINK_BODY_FRAMES = {LinkKind.DATA: (1, 2), LinkKind.PART: (1,)}
+#: PART one leading piece of the packet that the next DATA completes; PACKETS the packets
+_LINK_BODY_FRAMES = {LinkKind.DATA: (1, 2), LinkKind.PART: (1,), LinkKind.PACKETS: (1,)}
 _KIND_BYTES = {kind: bytes([kind]) for kind in LinkKind}
 _LINK_KINDS = {int(kind): kind for kind in LinkKind}  # a dict lookup is cheaper than LinkKind(byte)
 _MESSAGING_KINDS = {int(kind): kind for kind in MessagingKind}
@@ -142,6 +146,36 @@ def decode_link(frames: Sequence[Any]) -> LinkFrame:
     optional = [value if valid(value) else None for valid, value in itertools.zip_longest(
         _LINK_OPTIONAL_FIELDS.get(kind, ()), fields[len(validators):]) if valid is not None]
     return LinkFrame(kind, tuple(fields[:len(validators)] + optional), body)  # the rest: later versions
+
+
+_COUNT = struct.Struct("!I")
+PACKETS_OVERHEAD = 4  #: bytes of a PACKETS body besides its packets and their lengths
+PACKET_OVERHEAD = 4  #: bytes of a PACKETS body per packet, besides the packet
+
+
+def encode_packets(packets: Sequence[bytes]) -> bytes:
+    """A PACKETS body: the count, each packet's length (uint32, network order), the packets."""
+    count = len(packets)
+    return b"".join([_COUNT.pack(count), struct.pack("!%dI" % count, *map(len, packets)), *packets])
+
+
+def decode_packets(body: bytes) -> List[bytes]:
+    """The packets of a PACKETS body, in order."""
+    if len(body) < PACKETS_OVERHEAD:
+        raise WireError("PACKETS: body of %d bytes" % len(body))
+    count = _COUNT.unpack_from(body)[0]
+    start = PACKETS_OVERHEAD + PACKET_OVERHEAD * count
+    if count == 0 or start > len(body):
+        raise WireError("PACKETS: %d packets in a body of %d bytes" % (count, len(body)))
+    lengths = struct.unpack_from("!%dI" % count, body, PACKETS_OVERHEAD)
+    if start + sum(lengths) != len(body):
+        raise WireError("PACKETS: the packets' lengths do not add up to the body")
+    packets = []
+    for length in lengths:
+        end = start + length
+        packets.append(body[start:end])
+        start = end
+    return packets
 
 
 def encode_ident(ident: str, incarnation: bytes) -> bytes:

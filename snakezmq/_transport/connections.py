@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .._core import ratelimit
+from .._core.coalescing import Coalescer
 from ..callbacks import Callback
 from . import linger, sockets
 from .connector import PROBE_PREFIX, Connector
@@ -40,6 +41,8 @@ class Connections:
         self._owner_by_conn: Dict[str, Any] = {}
         self._conn_counter = 0
         self._ready_to_send: List[Tuple[str, int]] = []
+        #: small packets the loop's thread sent, sent together at the end of the pass
+        self._gathered = Coalescer()
         self._routing_id: Optional[bytes] = None
         self._max_message_size = -1  #: ZMQ_MAXMSGSIZE of new sockets (set_max_message_size)
         self._problem_limit = ratelimit.RateLimit()  #: log lines of _problem
@@ -56,9 +59,36 @@ class Connections:
         return Listener(self, endpoint, security)
 
     def send(self, conn_id: str, data: bytes) -> None:
-        self._owner_by_conn[conn_id].send(conn_id, data)
+        """From the loop's thread (a callback), a small packet goes at the end of the pass,
+        with the others sent to that connection (one ZeroMQ message; ``_core.coalescing``)."""
+        owner = self._owner_by_conn[conn_id]
+        if self.loop.in_loop_thread() and self._gather(conn_id, data):
+            return
+        self._send_gathered(conn_id)
+        owner.send(conn_id, data)
+
+    def _gather(self, conn_id: str, data: bytes) -> bool:
+        """Keep ``data`` for the end of the pass; False if it must go now."""
+        if self._gathered.add(conn_id, data):
+            return True
+        if not self._gathered.has(conn_id):
+            return False
+        self._send_gathered(conn_id)  # full: what it has goes, then it gathers anew
+        return self._gathered.add(conn_id, data)
+
+    def _send_gathered(self, conn_id: str) -> None:
+        """Send what was gathered for ``conn_id`` (before anything else goes to it)."""
+        packets = self._gathered.take(conn_id)
+        if packets:
+            self._owner_by_conn[conn_id].send_packets(conn_id, packets)
+
+    def send_gathered(self) -> None:
+        """Send what was gathered for every connection."""
+        for conn_id in self._gathered.conn_ids():
+            self._send_gathered(conn_id)
 
     def close(self, conn_id: str) -> None:
+        self._send_gathered(conn_id)
         self._owner_by_conn[conn_id].close_conn(conn_id, time.monotonic())
 
     def peer_socket(self, conn_id: str) -> PeerSocket:
@@ -69,6 +99,7 @@ class Connections:
         """Close every connector and listener, after waiting up to ``linger_seconds`` for peers
         to confirm what they were sent (``linger``); a raising user ``on_disconnect`` stops
         nothing (the first exception is raised at the end)."""
+        self.send_gathered()
         first_error: Optional[BaseException] = None
         owners: List[Any] = [self.connectors.pop(key) for key in list(self.connectors)]
         owners += [self.listeners.pop(key) for key in list(self.listeners)]
@@ -86,17 +117,21 @@ class Connections:
     # -- the loop's pass (loop.Pass) ---------------------------------------------------------
 
     def busy(self) -> bool:
-        return bool(self._ready_to_send)
+        return bool(self._ready_to_send) or bool(self._gathered)
 
     def tick(self, now: float) -> None:
         for owner in list(self.connectors.values()) + list(self.listeners.values()):
             owner.tick(now)
 
     def passed(self) -> None:
+        self.send_gathered()
         self._notify_ready_to_send()
         self._link.on_loop_pass()
+        self.send_gathered()
         if self._ready_to_send:  # what on_loop_pass sent, reported now rather than after a poll
             self._notify_ready_to_send()
+            self.send_gathered()  # (reported at the next pass, which does not wait)
+        self._gathered.pass_over()
 
     def _owners_deadline(self) -> float:
         deadlines = [owner.next_deadline() for owner in self.connectors.values()]
@@ -123,10 +158,12 @@ class Connections:
 
     def _connected(self, conn_id: str, owner: Any) -> None:
         self._owner_by_conn[conn_id] = owner
+        self._gathered.connected(conn_id, owner.packets_limit(conn_id))
         self._link.log.info("connect %s", conn_id)
         self._link.on_connect(conn_id)
 
     def _disconnected(self, conn_id: str) -> None:
+        self._gathered.disconnected(conn_id)
         if self._owner_by_conn.pop(conn_id, None) is not None:
             self._link.on_disconnect(conn_id)
 
@@ -178,11 +215,13 @@ class Connections:
     def send_detached(self, conn_id: str, packet: bytes, payload: bytes) -> None:
         """Like ``send(conn_id, packet + payload)``, but ``payload`` goes as a frame of its
         own, without being copied (the Packeter's path for large messages)."""
+        self._send_gathered(conn_id)
         self._owner_by_conn[conn_id].send(conn_id, packet, payload)
 
     def send_part(self, conn_id: str, chunk: bytes) -> None:
         """Send a leading piece of a packet: the peer's Link keeps it and puts it in front of
         the next ``send`` on this connection (a Throttle's chunks; docs/protocol.md)."""
+        self._send_gathered(conn_id)
         self._owner_by_conn[conn_id].send(conn_id, chunk, header=PART_HEADER)
 
     def add_deadline_source(self, source: Callable[[], float]) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import zmq
 
 from .._core import connector as state_machine
-from .._core import wire
+from .._core import coalescing, wire
 from .._core.drops import LoopStalls
 from .._core.linger import Farewell, PingLedger
 from .._core.reassembly import Reassembly
@@ -17,11 +17,12 @@ from ..exceptions import ConnectionRefused, WireError
 from . import curve, peersocket, sockets
 from .linger import LOCAL_SESSIONS
 from .monitor import ConnectionMonitor, format_address
-from .peer_io import (BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, deliver_with_parts, keep_part,
-                      receive_batch, send_now)
+from .peer_io import (BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, deliver_packets,
+                      deliver_with_parts, keep_part, packets_message, receive_batch, send_now)
 
 log = logging.getLogger("snakezmq.link")
 PROBE_PREFIX = b"~szmq-probe-"
+DRAIN_BATCHES = 64  #: receive batches read from a DEALER whose connection dropped, at most
 
 
 def new_nonce() -> bytes:
@@ -53,6 +54,7 @@ class Connector:
         self.ends: Optional[peersocket.Ends] = None  #: the connection's OS addresses (get_socket_by_conn)
         self.parts = Reassembly()  #: packets arriving in PART pieces
         self.limit = -1  #: ZMQ_MAXMSGSIZE of the DEALER (-1: none)
+        self.packets_limit_of_peer = 0  #: the largest PACKETS body the listener accepts (WELCOME)
         self._handlers: Dict[type, Callable[[Any], object]] = {
             state_machine.CreateSocket: self._create,
             state_machine.DestroySocket: self._destroy,
@@ -133,6 +135,9 @@ class Connector:
             elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._run(self.state.transport_up(now))
             elif event == zmq.EVENT_DISCONNECTED:
+                self._read_rest(now)
+                if self.monitor is None:  # what it read ended the session (BYE): socket gone
+                    return
                 hangup, remote = self.monitor.dropped(value)
                 if not self.stalls.smooth(now, time.monotonic()):
                     hangup = None  # libzmq may have timed out a connection nobody read
@@ -141,6 +146,13 @@ class Connector:
             else:
                 self._handshake_failed(event, value)
 
+    def _read_rest(self, now: float) -> None:
+        """Before the session ends: what the listener sent before the connection dropped is
+        still in the DEALER (at most its receive high-water mark); it is delivered first."""
+        for _ in range(DRAIN_BATCHES):
+            if not receive_batch(lambda: self.dealer, self._handle, now):
+                return
+
     def _connection_up(self, ends: Optional[peersocket.Ends]) -> None:
         """A connection is up (``ends``: its addresses, from the monitor, which holds it to see
         why it drops): for HELLO and PROBE (``local_address``) and ``get_socket_by_conn``."""
@@ -148,14 +160,25 @@ class Connector:
         self.local_address = format_address(self.ends.local) if self.ends is not None else ""
 
     def _handshake_failed(self, event: int, value: int) -> None:
-        """ZMTP/CURVE handshake failure: logged (rate-limited); a refused key also goes to on_error."""
-        text = curve.describe_failure(event, value, listening=False)
-        level, tail = self.failures.level((event, value), logging.ERROR, time.monotonic())
+        """ZMTP/CURVE handshake failure. A refusal (key, mechanism, wrong server key) is an
+        ERROR and ``on_error(ConnectionRefused)``, then retries with a growing interval. A
+        listener that hangs up on a plaintext connector's greeting (it most likely requires
+        CURVE) is an ERROR and ``on_error`` too, but libzmq retries as usual (a service that
+        hangs up on everyone may take the next one). Others: a rate-limited WARNING."""
+        secure = self.security is not None
+        text = curve.describe_failure(event, value, listening=False, secure=secure)
+        if curve.refused(event, value, secure):
+            self._run(self.state.handshake_refused(text, time.monotonic()))
+            return
+        self.state.handshake_failed(text)
+        if curve.peer_hung_up(event, value):  # likely a CURVE listener; libzmq retries as usual
+            self.sink._problem("error", "%s: %s" % (self.endpoint, text), ConnectionRefused(text, self.endpoint))
+            return
+        level, tail = self.failures.level((event, value), logging.WARNING, time.monotonic())
         if level == logging.DEBUG:
             log.debug("%s: %s", self.endpoint, text)
-            return
-        error = ConnectionRefused(text, self.endpoint) if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH else None
-        self.sink._problem("error", "%s: %s%s" % (self.endpoint, text, tail), error)
+        else:
+            self.sink._problem("warning", "%s: %s%s" % (self.endpoint, text, tail))
 
     def _on_readable(self, now: float) -> None:
         receive_batch(lambda: self.dealer, self._handle, now)
@@ -173,10 +196,14 @@ class Connector:
                 deliver_with_parts(self.sink, self.parts, state.conn_id, frame.body)
             elif state.conn_id is not None:
                 self.sink._received(state.conn_id, *frame.body)
+        elif kind is wire.LinkKind.PACKETS:
+            if state.conn_id is not None:
+                deliver_packets(self.sink, self.parts, state.conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.PART:
             if state.conn_id is not None:
                 keep_part(self.sink, self.parts, state.conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.WELCOME:
+            self.packets_limit_of_peer = frame.fields[2] or 0
             self._run(state.welcome(frame.fields[1], now, frame.fields[0]))
         elif kind is wire.LinkKind.PING:
             self._send_control(PONG)
@@ -215,7 +242,8 @@ class Connector:
 
     def _send_hello(self, action: Any = None) -> None:
         header = wire.encode_link(wire.LinkKind.HELLO, wire.MAGIC, wire.LINK_VERSION,
-                                  self.state.nonce, self.rid_is_ident, self.local_address)
+                                  self.state.nonce, self.rid_is_ident, self.local_address,
+                                  coalescing.accepted_limit(self.limit))
         self.hello_unsent = not self._send_control(header)
 
     def _send_control(self, header: bytes) -> bool:
@@ -235,6 +263,17 @@ class Connector:
         if conn_id != self.state.conn_id or self.dealer is None:
             raise KeyError(conn_id)
         self.outgoing.send(self.dealer, conn_id, [header, *body], self.sink, self.ledger)
+
+    def send_packets(self, conn_id: str, packets: List[bytes]) -> None:
+        """The packets as one PACKETS message (one DATA for one packet); one ``_sent`` each."""
+        if conn_id != self.state.conn_id or self.dealer is None:
+            raise KeyError(conn_id)
+        self.outgoing.send(self.dealer, conn_id, packets_message(packets), self.sink, self.ledger,
+                           [len(packet) for packet in packets])
+
+    def packets_limit(self, conn_id: str) -> int:
+        """The largest PACKETS body the listener accepts (0: none)."""
+        return self.packets_limit_of_peer if conn_id == self.state.conn_id else 0
 
     def _connected(self, action: state_machine.Connected) -> None:
         LOCAL_SESSIONS.started(self.state.nonce)

@@ -67,6 +67,13 @@ def load_certificate(path: str) -> Tuple[bytes, Optional[bytes]]:
     return public, secret
 
 
+def create_certificate(directory: str, name: str) -> Tuple[str, str]:
+    """Write ``directory/name.key`` and ``name.key_secret`` (``zmq.auth.create_certificates``);
+    returns their paths."""
+    public, secret = zmq.auth.create_certificates(directory, name)
+    return str(public), str(secret)
+
+
 def short_key(key: Any) -> str:
     """The first 8 characters of a key's Z85 text, for log lines."""
     if not key:
@@ -218,36 +225,68 @@ class CurveGuard:
 
 # -- handshake failures seen by socket monitors ---------------------------------------------
 
-_MISMATCH = getattr(zmq, "PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH", 0x11000002)
+MISMATCH = getattr(zmq, "PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH", 0x11000002)
 _CRYPTO = getattr(zmq, "PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC", 0x11000001)
 
 
 def failure_level(event: int, value: int) -> int:
     """ERROR for security failures (key refused, mechanism mismatch, decryption); else WARNING."""
-    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH or value in (_MISMATCH, _CRYPTO):
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH or value in (MISMATCH, _CRYPTO):
         return logging.ERROR
     return logging.WARNING
 
 
-def describe_failure(event: int, value: int, listening: bool) -> str:
-    """Why a ZMTP handshake failed, in words (monitor event and value)."""
+def peer_hung_up(event: int, value: int) -> bool:
+    """A ZeroMQ peer closed the connection in the middle of the greeting (end of stream).
+
+    A peer that saw a security mechanism it does not speak hangs up like this, and
+    often before this side read its greeting (then this side gets no mismatch event:
+    whichever side reads the other's greeting first reports the mismatch). A bare TCP
+    connection (a health check) is reset instead (ECONNRESET): not this."""
+    return event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and value == errno.EPIPE
+
+
+def refused(event: int, value: int, secure: bool) -> bool:
+    """Whether a connector's failed handshake is a refusal that retrying will not fix: a
+    refused key, a security mechanism mismatch, or (with CurveZMQ) a listener that hangs up
+    during the CURVE handshake, which it does for a wrong server public key."""
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH or value in (MISMATCH, _CRYPTO):
+        return True
+    return secure and event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+
+
+def describe_failure(event: int, value: int, listening: bool, secure: bool = False) -> str:
+    """Why a ZMTP handshake failed, in words (monitor event and value); ``secure``: this side
+    uses CurveZMQ."""
+    if listening:
+        return _listener_failure(event, value)
     if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-        if listening:
-            return "a client's CURVE key is not allowed (ZAP status %d); it was refused" % value
         return ("the listener refused this side's CURVE key (ZAP status %d): add this key's public "
                 "certificate to the listener's allowed clients" % value)
-    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == _MISMATCH:
-        if listening:
-            return ("a client connected with another security mechanism than this listener "
-                    "(no CURVE key, or CURVE to a plaintext listener); it was refused")
-        return ("the listener uses another security mechanism (CurveZMQ on one side only); "
-                "both sides need a CurveConfig, or neither")
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == MISMATCH:
+        if secure:
+            return ("the listener does not use CurveZMQ (it is plaintext): remove this side's "
+                    "CurveConfig, or give the listener one")
+        return ("the listener requires CurveZMQ: this side needs a CurveConfig with its own keys "
+                "and the listener's public key (server_public_key)")
     if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == _CRYPTO:
-        if listening:
-            return ("a client's CURVE handshake failed to decrypt: it uses a wrong server public "
-                    "key (or sent corrupt data); it was refused")
         return "the CURVE handshake failed to decrypt: is server_public_key the listener's key?"
-    if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and not listening:
-        return ("the connection handshake failed: the listener closed it (errno %d); with a "
-                "CurveConfig this usually means server_public_key is not the listener's key" % value)
+    if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        if secure:
+            return ("the listener closed the connection during the CURVE handshake (errno %d): "
+                    "most likely server_public_key is not the listener's public key" % value)
+        return ("the listener closed the connection during the ZeroMQ handshake (errno %d): it may "
+                "require CurveZMQ (this side has no CurveConfig), or it is not a ZeroMQ service" % value)
+    return "connection handshake failed (ZeroMQ monitor event %d, value %#x)" % (event, value)
+
+
+def _listener_failure(event: int, value: int) -> str:
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        return "a client's CURVE key is not allowed (ZAP status %d); it was refused" % value
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == MISMATCH:
+        return ("a client connected with another security mechanism than this listener "
+                "(no CURVE key, or CURVE to a plaintext listener); it was refused")
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == _CRYPTO:
+        return ("a client's CURVE handshake failed to decrypt: it uses a wrong server public "
+                "key (or sent corrupt data); it was refused")
     return "connection handshake failed (ZeroMQ monitor event %d, value %#x)" % (event, value)

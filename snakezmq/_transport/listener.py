@@ -7,7 +7,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import zmq
 
-from .._core import wire
+from .._core import coalescing, wire
 from .._core.drops import Hangup, LoopStalls, PendingCuts, cut_report, cut_while_sending, host_of
 from .._core.linger import Farewell, RidLedgers
 from .._core.liveness import DEAD_AFTER, Sweeps
@@ -18,9 +18,12 @@ from . import curve, peersocket, sockets
 from .linger import LOCAL_SESSIONS
 from .monitor import ConnectionMonitor
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, RESET, Outgoing, Sink, Unreachable,
-                      deliver_with_parts, keep_part, peer_address, receive_batch, send_now)
+                      deliver_packets, deliver_with_parts, keep_part, packets_message, peer_address,
+                      readable, receive_batch, send_now)
 
 PROBE_WAIT = 1.0  #: how long the holder of a routing id has to answer before it counts as gone
+#: at most this long a session whose connection is gone waits for its last messages to be read
+GONE_WAIT = 2.0
 log = logging.getLogger("snakezmq.link")
 
 
@@ -72,19 +75,23 @@ class Listener:
         self.ledgers = RidLedgers()  #: what each peer confirmed (``_core.linger``)
         self.closing: Dict[bytes, Farewell] = {}  #: the sessions' peers while cleanup() lingers
         self.probes: Dict[bytes, List[PendingProbe]] = {}
+        #: rid: (conn_id, since) of sessions whose connection is gone, ended by ``_end_gone``
+        self.gone: Dict[bytes, Tuple[str, float]] = {}
         self.sweeps = Sweeps()
         self.cuts = PendingCuts()
         self.stalls = LoopStalls(time.monotonic(), sockets.QUIET_CLOSE_AFTER)
         self.limit: int = sink._max_message_size
         self.peer_sockets: Dict[str, peersocket.PeerSocket] = {}  #: conn_id: link.get_socket_by_conn()
         self.parts = Reassembly()  #: packets arriving in PART pieces
+        #: conn_id: the largest PACKETS body its peer accepts (from HELLO; absent: none)
+        self.packets_limits: Dict[str, int] = {}
         sink._register(self.router, self._on_readable)
         sink._register(self.monitor.socket, self._on_monitor)
 
     # -- input -----------------------------------------------------------------
 
     def _on_readable(self, now: float) -> None:
-        receive_batch(lambda: self.router, self._handle, now, frame_object=1)
+        receive_batch(lambda: self.router, self._handle, now, frame_object=1, routed=True)
 
     def _handle(self, frames: List[Any], now: float) -> None:
         """``frames``: the routing id and the body frames as bytes, the header frame a
@@ -109,6 +116,11 @@ class Listener:
                 deliver_with_parts(self.sink, self.parts, conn_id, frame.body)
             else:
                 self.sink._received(conn_id, *frame.body)
+        elif kind is wire.LinkKind.PACKETS:
+            if conn_id is None:
+                self._send_control(rid, RESET)
+            else:
+                deliver_packets(self.sink, self.parts, conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.PART:
             if conn_id is None:
                 self._send_control(rid, RESET)
@@ -132,7 +144,7 @@ class Listener:
 
     def _hello(self, rid: bytes, fields: Tuple[Any, ...], now: float, address: str,
                first: Any = None) -> None:
-        _, version, nonce, rid_is_ident, _ = fields
+        version, nonce, rid_is_ident = fields[1:4]
         if version != wire.LINK_VERSION:
             text = "link protocol version %d is not supported (this side speaks %d)" % (
                 version, wire.LINK_VERSION)
@@ -150,10 +162,12 @@ class Listener:
             LOCAL_SESSIONS.started(nonce)
         if self.guard is not None:
             self.guard.session_started(rid, first)
-        self._send_control(rid, wire.encode_link(wire.LinkKind.WELCOME, wire.LINK_VERSION, nonce))
+        self._send_control(rid, wire.encode_link(wire.LinkKind.WELCOME, wire.LINK_VERSION, nonce,
+                                                 coalescing.accepted_limit(self.limit)))
         if outcome.ended is not None:
             self._disconnected(outcome.ended)
         if outcome.started is not None:
+            self.packets_limits[outcome.started] = fields[5] or 0
             self._note_peer_socket(outcome.started, first, fields[4])
             log.info("accept %s %r from %s", outcome.started, _ident_text(rid), address or self.endpoint)
             self.sink._connected(outcome.started, self)
@@ -202,10 +216,18 @@ class Listener:
                 if not swept:
                     swept = True
                     self._sweep(now)
-            else:  # a failed handshake: say why (rate-limited)
-                curve.log_failure(self.failures, (event, value), "%s: %s" % (
-                    self.endpoint, curve.describe_failure(event, value, listening=True)),
-                    curve.failure_level(event, value))
+            else:
+                self._handshake_failed(event, value)
+
+    def _handshake_failed(self, event: int, value: int) -> None:
+        """A failed handshake: say why (rate-limited). A bare TCP connection is not worth a line."""
+        if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and not curve.peer_hung_up(event, value):
+            return
+        if curve.peer_hung_up(event, value):  # reported as the mismatch the peer saw
+            event, value = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, curve.MISMATCH
+        curve.log_failure(self.failures, (event, value), "%s: %s" % (
+            self.endpoint, curve.describe_failure(event, value, listening=True)),
+            curve.failure_level(event, value))
 
     def _sweep(self, now: float) -> None:
         """Some peer's connection ended and ZeroMQ does not say which: PING every session;
@@ -255,14 +277,25 @@ class Listener:
     def send(self, conn_id: str, *body: bytes, header: bytes = DATA_HEADER) -> None:
         """One DATA message: a packet, or a packet and its detached payload (PART_HEADER: a
         leading piece of a packet)."""
+        self._send(conn_id, [header, *body], None)
+
+    def send_packets(self, conn_id: str, packets: List[bytes]) -> None:
+        """The packets as one PACKETS message (one DATA for one packet); one ``_sent`` each."""
+        self._send(conn_id, packets_message(packets), [len(packet) for packet in packets])
+
+    def _send(self, conn_id: str, frames: List[bytes], sizes: Optional[List[int]]) -> None:
         session = self.sessions.by_conn(conn_id)
         if session is None:
             raise KeyError(conn_id)
         try:
-            self.outgoing.send(self.router, conn_id, [session.rid, header, *body], self.sink,
-                               self.ledgers[session.rid])
+            self.outgoing.send(self.router, conn_id, [session.rid, *frames], self.sink,
+                               self.ledgers[session.rid], sizes)
         except Unreachable:
-            self._end(session.rid, gone_at=time.monotonic())
+            self._gone(session.rid, time.monotonic())
+
+    def packets_limit(self, conn_id: str) -> int:
+        """The largest PACKETS body the peer of ``conn_id`` accepts (0: none)."""
+        return self.packets_limits.get(conn_id, 0)
 
     def _send_control(self, rid: bytes, header: bytes) -> bool:
         """Best effort: a peer whose queue is full or that is gone gets nothing."""
@@ -273,10 +306,10 @@ class Listener:
         return True
 
     def _ping(self, rid: bytes, now: float) -> bool:
-        """PING ``rid``; False (and its session ended) when its connection is gone."""
+        """PING ``rid``; False (and its session soon ended: ``_gone``) when its connection is gone."""
         if self._reachable(rid):
             return True
-        self._end(rid, gone_at=now)
+        self._gone(rid, now)
         return False
 
     def _reachable(self, rid: bytes) -> bool:
@@ -301,7 +334,7 @@ class Listener:
         return [self.router]
 
     def linger_pass(self, ping: bool) -> bool:
-        receive_batch(lambda: self.router, self._handle_lingering, 0.0, frame_object=1)
+        receive_batch(lambda: self.router, self._handle_lingering, 0.0, frame_object=1, routed=True)
         for rid, peer in self.closing.items():
             peer.waiting = peer.waiting and self._linger_push(rid, ping)
         return any(peer.waiting for peer in self.closing.values())
@@ -339,8 +372,28 @@ class Listener:
 
     # -- sessions ending -------------------------------------------------------------
 
+    def _gone(self, rid: bytes, now: float) -> None:
+        """``rid``'s connection is gone (a send to it is EHOSTUNREACH), but the ROUTER may
+        still hold what it sent before: a closing connection's messages stay readable, and
+        libzmq refuses sends to it meanwhile. Its session ends once they are read."""
+        session = self.sessions.by_rid(rid)
+        if session is not None:
+            self.gone.setdefault(rid, (session.conn_id, now))
+
+    def _end_gone(self, now: float) -> None:
+        """End the gone sessions when the ROUTER has nothing left to read (libzmq lets go of a
+        closed connection only after its last message was read), at most GONE_WAIT later."""
+        drained = not readable(self.router)
+        for rid, (conn_id, since) in list(self.gone.items()):
+            session = self.sessions.by_rid(rid)
+            if session is None or session.conn_id != conn_id:
+                del self.gone[rid]  # ended meanwhile (BYE, a new HELLO)
+            elif drained or now - since >= GONE_WAIT:
+                self._end(rid, gone_at=since)
+
     def _end(self, rid: bytes, gone_at: Optional[float] = None) -> None:
         """End ``rid``'s session; ``gone_at``: when its connection was found gone."""
+        self.gone.pop(rid, None)
         if gone_at is not None and self.cuts:
             self._report_cut(rid, gone_at)
         if self.guard is not None:
@@ -370,6 +423,7 @@ class Listener:
 
     def _disconnected(self, conn_id: str) -> None:
         self.outgoing.forget(conn_id)
+        self.packets_limits.pop(conn_id, None)
         self.peer_sockets.pop(conn_id, None)
         self.parts.forget(conn_id)
         log.info("disconnect %s", conn_id)
@@ -403,7 +457,7 @@ class Listener:
             try:
                 self.outgoing.flush(self.router, conn_id, self.sink, self.ledgers[session.rid])
             except Unreachable:
-                self._end(session.rid, gone_at=now)
+                self._gone(session.rid, now)
         to_ping, dead = self.sessions.liveness_check(now)
         for rid in to_ping:
             self._ping(rid, now)
@@ -416,10 +470,13 @@ class Listener:
             self._expire_probes(now)
         if self.sweeps.due(now):
             self._sweep(now)
+        if self.gone:
+            self._end_gone(now)
 
     def next_deadline(self) -> float:
         deadlines = [self.sessions.next_deadline(), self.sweeps.next_deadline()]
         deadlines += [p[0].deadline for p in self.probes.values()]
+        deadlines += [since for _, since in self.gone.values()]
         return min(deadlines, default=float("inf"))
 
     def close(self, now: float) -> None:

@@ -76,6 +76,10 @@ class Loop:
                 return
         self._wakeup.wake()
 
+    def in_loop_thread(self) -> bool:
+        """The caller is the thread inside ``run()`` (a callback)."""
+        return self._thread == threading.get_ident()
+
     def stop(self) -> None:
         """End ``run()`` after the current pass (from a callback or another thread)."""
         self._running = False
@@ -105,15 +109,15 @@ class Loop:
                 self._running = False
                 self._thread = outer_thread
 
-    def run_once(self, poll_timeout: float) -> bool:
-        """One pass; True if the poll had events."""
+    def run_once(self, poll_timeout: float, floor: float = MIN_POLL_TIMEOUT) -> bool:
+        """One pass; True if the poll had events. ``floor``: the shortest poll when idle."""
         now = time.monotonic()
         woken, self._woken = self._woken, False
         if self._work.busy() or self._wake_soon or woken:
             self._wake_soon = False
             timeout = 0.0
         else:
-            timeout = max(MIN_POLL_TIMEOUT, min(poll_timeout, self.next_deadline() - now))
+            timeout = max(floor, min(poll_timeout, self.next_deadline() - now))
         # (timeout >= 0: pyzmq would int() a float too; infinite: block until something happens)
         ready = self._poller.poll(None if timeout == float("inf") else int(timeout * 1000))
         now = time.monotonic()
@@ -125,6 +129,35 @@ class Loop:
         self._wake_soon = False  # what callbacks queued so far is flushed by on_loop_pass now
         self._work.passed()
         return bool(ready) or woken
+
+    # -- an outside event loop runs the passes (snakezmq.asyncio) ---------------------------
+
+    def descriptors(self) -> Dict[int, object]:
+        """``{descriptor: the socket it belongs to}`` for an outside event loop to watch.
+
+        A ZeroMQ socket's descriptor (``ZMQ_FD``) is edge-triggered: it signals new events
+        only after a check found none (``run_outside`` ends with one). The socket is there
+        so that a driver sees a new socket that got a closed socket's descriptor number."""
+        return {sock if isinstance(sock, int) else int(sock.FD): sock for sock, _ in self._poller.sockets}
+
+    def next_timeout(self) -> Optional[float]:
+        """Seconds until a pass is due even if nothing becomes readable (None: never)."""
+        if self._work.busy() or self._wake_soon:
+            return 0.0
+        deadline = self.next_deadline()
+        return None if deadline == float("inf") else max(MIN_POLL_TIMEOUT, deadline - time.monotonic())
+
+    def run_outside(self, poll_timeout: float) -> bool:
+        """One pass run by an outside event loop (its poll never waits longer than
+        ``poll_timeout``); True when another pass is due at once. The last thing it does
+        is check every socket (ZMQ_EVENTS), which re-arms their descriptors."""
+        with self._lock:
+            outer_thread, self._thread = self._thread, threading.get_ident()
+            try:
+                self.run_once(poll_timeout, floor=min(poll_timeout, MIN_POLL_TIMEOUT))
+            finally:
+                self._thread = outer_thread
+            return self._wake_soon or self._work.busy() or bool(self._poller.poll(0))
 
     def next_deadline(self) -> float:
         return min((source() for source in self.deadline_sources), default=float("inf"))

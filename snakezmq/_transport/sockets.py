@@ -18,9 +18,12 @@ QUIET_CLOSE_AFTER = 4.0
 MONITORED_DEALER = (zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
-# Not HANDSHAKE_FAILED_NO_DETAIL on listeners: every bare TCP connect (a health check) makes one.
+# HANDSHAKE_FAILED_NO_DETAIL on listeners too: a client that saw CURVE when it has no key (or the
+# reverse) hangs up, often before the listener read its greeting (the listener then only sees
+# this event, with EPIPE). Every bare TCP connect (a health check) makes one too, with ECONNRESET:
+# the listener ignores those (curve.peer_hung_up).
 MONITORED_ROUTER = (zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 
 
 def context() -> zmq.Context[zmq.Socket[Any]]:
@@ -54,9 +57,12 @@ def make_dealer(routing_id: bytes, reconnect_interval: float,
     sock = context().socket(zmq.DEALER)
     _common(sock)
     sock.routing_id = routing_id
-    # IMMEDIATE: never queue frames for a connection that is not up, so a new
-    # session never receives stale frames of the previous one.
-    sock.immediate = 1
+    # Not IMMEDIATE: with it, libzmq throws away what the DEALER received and the
+    # application has not read yet when the connection drops (a listener that sent and
+    # closed lost its last packets). Frames queued while the connection is down go out
+    # before the next HELLO: the listener gives them to the old session or answers RESET,
+    # never to the new session (docs/protocol.md, "Session handshake").
+    sock.immediate = 0
     # libzmq adds a random delay of up to one more interval to each retry: halve
     # it so retries come on average every reconnect_interval, at most 1x apart.
     sock.reconnect_ivl = max(1, int(reconnect_interval * 500))

@@ -24,7 +24,8 @@ LINK_FIELDS = {
     LinkKind.PROBE: (MAGIC, wire.LINK_VERSION, b"alice", NONCE),
     LinkKind.PROBED: ("duplicate", "in use"),
 }
-LINK_BODY = {LinkKind.DATA: [b"packet"], LinkKind.PART: [b"chunk"]}
+LINK_BODY = {LinkKind.DATA: [b"packet"], LinkKind.PART: [b"chunk"],
+             LinkKind.PACKETS: [wire.encode_packets([b"a", b"bc"])]}
 
 
 def valid_link(kind):
@@ -68,7 +69,7 @@ VALID_PACKETS = [wire.encode_ident("alice", NONCE), encode(3, WIRE_MESSAGES, ack
 
 # -- round trips ----------------------------------------------------------------------------------
 
-OPTIONAL_ABSENT = {LinkKind.HELLO: (None,), LinkKind.PROBE: (None,)}
+OPTIONAL_ABSENT = {LinkKind.HELLO: (None, None), LinkKind.WELCOME: (None,), LinkKind.PROBE: (None,)}
 
 
 @pytest.mark.parametrize("kind", list(LinkKind))
@@ -85,7 +86,15 @@ def test_link_round_trip(kind):
 ])
 def test_hello_optional_local_address(extra, decoded):
     frame = wire.decode_link([wire.encode_link(LinkKind.HELLO, *LINK_FIELDS[LinkKind.HELLO], *extra)])
-    assert frame.fields == LINK_FIELDS[LinkKind.HELLO] + (decoded,)
+    assert frame.fields[:5] == LINK_FIELDS[LinkKind.HELLO] + (decoded,)
+
+
+@pytest.mark.parametrize("kind, known", [(LinkKind.HELLO, ("",)), (LinkKind.WELCOME, ())])
+@pytest.mark.parametrize("limit, decoded", [(65536, 65536), (0, 0), (-1, None), ("64k", None)])
+def test_optional_packets_limit(kind, known, limit, decoded):
+    """HELLO's and WELCOME's packets_limit: absent, or invalid, reads as None (send no PACKETS)."""
+    frame = wire.decode_link([wire.encode_link(kind, *LINK_FIELDS[kind], *known, limit, "later")])
+    assert frame.fields[-1] == decoded
 
 
 @pytest.mark.parametrize("status", ["duplicate", "retry", "wait"])
@@ -94,8 +103,30 @@ def test_probed_statuses(status):
 
 
 def test_later_versions_may_append_fields():
-    frame = wire.decode_link([wire.encode_link(LinkKind.WELCOME, 2, NONCE, "new", [1])])
-    assert frame.fields == (2, NONCE)
+    frame = wire.decode_link([wire.encode_link(LinkKind.WELCOME, 2, NONCE, 7, "new", [1])])
+    assert frame.fields == (2, NONCE, 7)
+
+
+@pytest.mark.parametrize("packets", [[b"one", b"two"], [b"", b"x" * 70000, b""], [b"only"]])
+def test_packets_round_trip(packets):
+    assert wire.decode_packets(wire.encode_packets(packets)) == packets
+
+
+BAD_PACKETS = {
+    "empty": b"",
+    "count cut short": b"\x00\x00\x01",
+    "no packets": struct.pack("!I", 0),
+    "lengths cut short": struct.pack("!II", 2, 1) + b"a",
+    "huge count": struct.pack("!I", 0xFFFFFFFF) + b"abc",
+    "data shorter than the lengths": struct.pack("!III", 2, 1, 5) + b"abc",
+    "data longer than the lengths": struct.pack("!III", 2, 1, 1) + b"abc",
+}
+
+
+@pytest.mark.parametrize("body", BAD_PACKETS.values(), ids=BAD_PACKETS.keys())
+def test_malformed_packets(body):
+    with pytest.raises(WireError):
+        wire.decode_packets(body)
 
 
 def test_data_may_carry_a_detached_payload():
@@ -189,6 +220,8 @@ BAD_LINK = {
     "DATA with three bodies": [wire.encode_link(LinkKind.DATA), b"a", b"b", b"c"],
     "PART without body": [wire.encode_link(LinkKind.PART)],
     "PART with two bodies": [wire.encode_link(LinkKind.PART), b"a", b"b"],
+    "PACKETS without body": [wire.encode_link(LinkKind.PACKETS)],
+    "PACKETS with two bodies": [wire.encode_link(LinkKind.PACKETS), b"a", b"b"],
     "PING with a body": [wire.encode_link(LinkKind.PING), b"a"],
     "fields on a fieldless kind": [raw(LinkKind.PING, [])],
     "fields missing": [bytes([LinkKind.HELLO])],
@@ -314,7 +347,7 @@ scalars = (st.none() | st.booleans() | st.integers(-2 ** 63, 2 ** 64 - 1) | st.t
 field_arrays = st.lists(scalars | st.lists(scalars, max_size=2), max_size=8)  # msgpack-shaped headers
 mutations = st.binary(min_size=3, max_size=12)  # (operation, position, byte) triples
 DECODERS = [wire.messaging_kind, wire.decode_ident, wire.decode_ack, wire.decode_messages,
-            wire.decode_resume]
+            wire.decode_resume, wire.decode_packets]
 
 
 def decodes_or_wire_error(frames=None, packet=None):

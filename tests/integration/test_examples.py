@@ -26,3 +26,10 @@ def test_rpc_example_calls_raises_and_signals():
     assert "add(2, 3) = 5" in result.stdout
     assert "ZeroDivisionError" in result.stdout
     assert "a signal returns at once" in result.stdout
+
+
+def test_asyncio_example_awaits_acks_replies_and_rpc():
+    result = run_example("asyncio_example.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "acknowledged: three" in result.stdout and "reply from server: got three" in result.stdout
+    assert "rpc: hello, asyncio" in result.stdout and "asyncio example: done" in result.stdout

@@ -68,7 +68,9 @@ def test_snakemq_file_is_delivered_by_snakezmq(links, peers, tmp_path):
     messaging.on_message_sent.add(lambda conn_id, ident, uuid: sent.append(uuid.hex()))
 
     peer = peers("--ident", "rx", "--connect", "%s:%d" % (host, port))
-    wait_until(lambda: len(sent) == 5, 10, "the 5 messages acknowledged", watch=[peer], links=links)
+    # (the acks may come back before the test has read the peer's recv lines)
+    wait_until(lambda: len(sent) == 5 and len(peer.of("recv")) == 5, 10, "the 5 messages acknowledged",
+               watch=[peer], links=links)
     recv = peer.of("recv")
     assert [(e["data"], e["uuid"], e["flags"]) for e in recv] == [
         (data, uuid, 1) for data, _, uuid in queued]

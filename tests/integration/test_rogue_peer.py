@@ -140,6 +140,11 @@ class RogueDealer:
     def got(self, header: bytes) -> bool:
         return any(frames[0] == header for frames in self.poll())
 
+    def got_welcome(self, the_nonce: bytes) -> bool:
+        """A WELCOME of this link version for ``the_nonce`` (whatever optional fields follow)."""
+        return any(wire.decode_link(frames[:1]).fields[:2] == (wire.LINK_VERSION, the_nonce)
+                   for frames in self.got_kind(LinkKind.WELCOME))
+
     def got_kind(self, kind: LinkKind) -> List[List[bytes]]:
         return [frames for frames in self.poll() if frames[0][:1] == bytes([kind])]
 
@@ -256,8 +261,7 @@ class Site:
         the_nonce = nonce()
         known = len(self.link_events.connects)
         rogue.send(hello(the_nonce, rid_is_ident=rid_is_ident))
-        welcome = link(LinkKind.WELCOME, wire.LINK_VERSION, the_nonce)
-        self.links.pump(lambda: rogue.got(welcome) and len(self.link_events.connects) > known,
+        self.links.pump(lambda: rogue.got_welcome(the_nonce) and len(self.link_events.connects) > known,
                         what="the rogue's WELCOME")
         return rogue, self.link_events.connects[-1]
 
@@ -309,6 +313,8 @@ LINK_GARBAGE = {
     "header nested 100000 deep": [b"\x01" + b"\x91" * 100000 + b"\xc0"],
     "DATA without its body frame": [DATA],
     "DATA with three body frames": [DATA, b"one", b"two", b"three"],
+    "PACKETS whose lengths do not add up": [link(LinkKind.PACKETS), b"\0\0\0\2\0\0\0\1\0\0\0\5ab"],
+    "PACKETS of no packets": [link(LinkKind.PACKETS), b"\0\0\0\0"],
     "HELLO with a body frame": [hello(), b"body"],
     "PING with three body frames": [PING, b"", b"", b""],
     "WELCOME towards a listener": [link(LinkKind.WELCOME, 1, b"12345678")],
@@ -487,8 +493,7 @@ def test_listener_refuses_bad_ident(site, zctx, caplog, rid, rid_is_ident, ident
     known = len(site.link_events.connects)
     caplog.clear()
     rogue.send(hello(the_nonce, rid_is_ident=rid_is_ident))
-    welcome = link(LinkKind.WELCOME, wire.LINK_VERSION, the_nonce)
-    site.links.pump(lambda: rogue.got(welcome) or rogue.got_kind(LinkKind.REFUSE),
+    site.links.pump(lambda: rogue.got_welcome(the_nonce) or rogue.got_kind(LinkKind.REFUSE),
                     what="WELCOME or REFUSE")
     if rogue.got_kind(LinkKind.REFUSE):
         assert snakezmq_errors(caplog), "REFUSE without an ERROR in the log"

@@ -419,7 +419,7 @@ def test_secure_examples_exchange_a_message_each_way(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     examples = os.path.join(root, "examples")
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    subprocess.run([sys.executable, os.path.join(examples, "make_keys.py"), str(tmp_path / "keys")],
+    subprocess.run([sys.executable, "-m", "snakezmq", "keys", str(tmp_path / "keys"), "client"],
                    check=True, env=env, capture_output=True, timeout=60)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
