@@ -49,6 +49,8 @@ class Loop:
         self._thread: Optional[int] = None
         self._wake_soon = False  #: the loop thread asked for another pass without blocking
         self._woken = False  #: woken while no thread was in run(): the next pass has an event
+        #: an outside event loop watches the descriptors (``descriptors()``): wakes must write
+        self._watched = False
 
     def register(self, sock: Any, handler: Callable[[float], None]) -> None:
         """Call ``handler(now)`` when ``sock`` (a ZeroMQ socket or a descriptor) is readable."""
@@ -65,7 +67,7 @@ class Loop:
         if thread == threading.get_ident():
             self._wake_soon = True  # called from a callback: the next poll must not block
             return
-        if thread is None:
+        if thread is None and not self._watched:
             # Nobody polls (the application queues, then runs the loop): no system call; the
             # next pass does not block and counts as one with events, as if the wakeup
             # descriptor had been written. Checked again after setting the flag: a thread
@@ -138,6 +140,7 @@ class Loop:
         A ZeroMQ socket's descriptor (``ZMQ_FD``) is edge-triggered: it signals new events
         only after a check found none (``run_outside`` ends with one). The socket is there
         so that a driver sees a new socket that got a closed socket's descriptor number."""
+        self._watched = True  # (from now on a wake with no thread in run() writes too)
         return {sock if isinstance(sock, int) else int(sock.FD): sock for sock, _ in self._poller.sockets}
 
     def next_timeout(self) -> Optional[float]:
