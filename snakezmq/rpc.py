@@ -17,7 +17,6 @@ thread, so the Link loop must run in another thread.
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import threading
 import time
