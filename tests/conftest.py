@@ -117,14 +117,15 @@ class Recorder:
 class Peer:
     """A snakezmq peer in a subprocess (tests/integration/peer.py), events as JSON lines."""
 
-    def __init__(self, args: List[str], prefix: Sequence[str] = ()) -> None:
-        """``prefix``: a command that runs the rest, e.g. ``ip netns exec NAME`` (it must exec)."""
+    def __init__(self, args: List[str], prefix: Sequence[str] = (), script: str = PEER_SCRIPT) -> None:
+        """``prefix``: a command that runs the rest, e.g. ``ip netns exec NAME`` (it must exec);
+        ``script``: peer.py, or another peer script (pattern_peer.py)."""
         import snakezmq
 
         env = dict(os.environ)
         root = os.path.dirname(os.path.dirname(os.path.abspath(snakezmq.__file__)))
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen([*prefix, sys.executable, "-u", PEER_SCRIPT] + args, env=env,
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-u", script] + args, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.events: List[Dict[str, Any]] = []
@@ -238,12 +239,12 @@ class Peer:
 
 @pytest.fixture
 def peers() -> Iterable[Callable[..., Peer]]:
-    """``peers(*args, prefix=())`` starts tests/integration/peer.py; every peer is killed and
-    waited at the end."""
+    """``peers(*args, prefix=(), script=PEER_SCRIPT)`` starts tests/integration/peer.py (or
+    ``script``); every peer is killed and waited at the end."""
     started: List[Peer] = []
 
-    def start(*args: str, prefix: Sequence[str] = ()) -> Peer:
-        peer = Peer(list(args), prefix)
+    def start(*args: str, prefix: Sequence[str] = (), script: str = PEER_SCRIPT) -> Peer:
+        peer = Peer(list(args), prefix, script)
         started.append(peer)
         return peer
 
