@@ -49,7 +49,7 @@ terminate, then kill). Messages use ttl=None by default (``--ttl`` to change),
 so snakezmq keeps all its delivery guarantees (acks are always on).
 
 Usage:
-  python benchmarks/bench.py               # full mode (~3-5 min on 2 cores)
+  python benchmarks/bench.py               # full mode (~7 min on 2 busy cores)
   python benchmarks/bench.py --quick       # under a minute
   python benchmarks/bench.py --profile small   # cProfile snakezmq's sender and receiver
   python benchmarks/bench.py --scenarios small,rtt --repeats 3 --json out.json
