@@ -212,13 +212,19 @@ class MessagingProtocol:
             if conn_id is not None:
                 self._flush(self.peers[conn_id], actions)
         if self._acks_owed and now >= self._ack_due:
-            owed, self._acks_owed = self._acks_owed, {}
-            for conn_id, (upto, _, _) in owed.items():
-                self._send_ack(self.peers[conn_id], upto, actions)
+            actions += self.acks_now()
         if self._confirms and now >= self._confirm_due:
             for conn_id in list(self._confirms):
                 peer = self.peers[conn_id]
                 self._send_ack(peer, peer.record.delivered if peer.record else 0, actions)
+        return actions
+
+    def acks_now(self) -> List[Action]:
+        """Every ack still waiting for a packet to ride on, sent now (also when the link closes)."""
+        actions: List[Action] = []
+        owed, self._acks_owed = self._acks_owed, {}
+        for conn_id, (upto, _, _) in owed.items():
+            self._send_ack(self.peers[conn_id], upto, actions)
         return actions
 
     def tick_due(self, now: float) -> bool:

@@ -94,3 +94,25 @@ def record_kinds(packeter: Any) -> List[str]:
 
     packeter.send_packet = recording
     return kinds
+
+
+def test_cleanup_sends_the_acks_still_waiting_for_a_reply(links, monkeypatch):
+    """A receiver that stops right after its last message (``cleanup()`` within ACK_DELAY)
+    still acknowledges it: the sender's on_message_sent fires, nothing is sent again."""
+    monkeypatch.setattr(protocol, "ACK_DELAY", 30.0)
+    receiver_link, _, receiver = links.stack("receiver")
+    sender_link, _, sender = links.stack("sender")
+    received: List[bytes] = []
+    sent: List[bytes] = []
+    receiver.on_message_recv.add(lambda conn_id, ident, message: received.append(message.data))
+    sender.on_message_sent.add(lambda conn_id, ident, uuid: sent.append(uuid))
+    sender_link.add_connector(receiver_link.add_listener(("127.0.0.1", 0)))
+    links.pump(lambda: receiver.queues_manager.get_queue("sender").connected
+               and sender.queues_manager.get_queue("receiver").connected, what="both connected")
+    message = Message(b"last words", ttl=None)
+    sender.send_message("receiver", message)
+    links.pump(lambda: received == [b"last words"], what="the message")
+    assert receiver._protocol.acks_owed == 1
+    receiver_link.linger = 1.0
+    receiver_link.cleanup()
+    links.pump(lambda: sent == [message.uuid], what="the ack sent at cleanup")
