@@ -15,11 +15,12 @@ Theory of operation (see docs/protocol.md for the packets):
   The peer counts as connected (``on_connect``, TTLs stop) from its RESUME on.
 - Sending: connected queues with waiting messages are flushed at every ``tick`` in
   MESSAGES packets (``_core.batching``), within the outbox's window.
-- Acks: once ``ACK_AT_ONCE_*`` messages or bytes are delivered and not acknowledged,
-  the ack goes right after delivery (the sender refills its window while we work;
-  a full window of 16,384 always gets its ack at once). Less rides on the first packet
-  back (a reply), else goes within ``ACK_DELAY``: an RPC reply, made in another
-  thread, or the next request then carries it (two packets per call, not four).
+- Acks: a packet of ``ACK_AT_ONCE_*`` messages or bytes is acknowledged right after
+  delivery (the sender refills its window while we work); smaller ones add up, and
+  once as much is owed the ack goes at the end of the loop pass (a full window of
+  16,384 always gets its ack at once). Less rides on the first packet back (a reply),
+  else goes within ``ACK_DELAY``: an RPC reply, made in another thread, or the next
+  request then carries it (two packets per call, not four).
   Every packet a sender sends carries its confirmation (acks processed so far); a
   sender with nothing more to send confirms within ``CONFIRM_DELAY``.
 - Timers: TTL expiry, unclaimed-queue warnings, keepalive pings and confirmations
@@ -361,14 +362,18 @@ class MessagingProtocol:
 
     def _owe_ack(self, peer: Peer, last_seq: int, count: int, size: int, payload: Optional[bytes],
                  now: float, actions: List[Action]) -> None:
-        """Acknowledge up to ``last_seq`` now, or within ACK_DELAY (see Acks above)."""
+        """Acknowledge up to ``last_seq`` now (a big packet), at the end of this loop pass
+        (enough small ones), or within ACK_DELAY (see Acks above)."""
+        if count >= ACK_AT_ONCE_COUNT or size >= ACK_AT_ONCE_BYTES or payload is not None:
+            self._acks_owed.pop(peer.conn_id, None)
+            self._send_ack(peer, last_seq, actions)
+            return
         owed = self._acks_owed.pop(peer.conn_id, None)
         if owed is not None:
             count, size = count + owed[1], size + owed[2]
-        if count >= ACK_AT_ONCE_COUNT or size >= ACK_AT_ONCE_BYTES or payload is not None:
-            self._send_ack(peer, last_seq, actions)
-            return
-        if owed is None and not self._acks_owed:  # (else the earliest owed ack keeps its time)
+        if count >= ACK_AT_ONCE_COUNT or size >= ACK_AT_ONCE_BYTES:
+            self._ack_due = now  # (the tick that ends this pass sends it)
+        elif owed is None and not self._acks_owed:  # (else the earliest owed ack keeps its time)
             self._ack_due = now + ACK_DELAY
         self._acks_owed[peer.conn_id] = (last_seq, count, size)
 
