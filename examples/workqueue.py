@@ -3,8 +3,9 @@
     python examples/workqueue.py
 
 The producer submits 12 jobs to the queue "thumbnails"; each worker takes one job at a
-time (capacity 1) and needs 0.3 s for it. Half-way, worker-1 is killed in the middle of a
-job: the producer gives that job to another worker, and every job is reported done once.
+time (capacity 1) and needs 0.3 s for it. worker-1 starts first and is killed in the middle
+of its first job; then worker-2 and worker-3 start: the producer gives the killed worker's
+job to one of them, and every job is reported done once.
 The roles are plain functions below: ``python examples/workqueue.py producer PORT`` and
 ``python examples/workqueue.py worker PORT NAME`` run one by hand.
 """
@@ -66,7 +67,8 @@ def worker(port, name):
 
 
 def main():
-    """Start the producer and three workers; kill worker-1 in the middle of its second job."""
+    """Start the producer and worker-1; kill worker-1 in the middle of its first job, then
+    start worker-2 and worker-3."""
     import socket
 
     with socket.socket() as sock:
@@ -74,10 +76,14 @@ def main():
         port = str(sock.getsockname()[1])
     me = [sys.executable, "-u", __file__]
     lead = subprocess.Popen(me + ["producer", port], stdout=subprocess.PIPE, text=True)
-    workers = [subprocess.Popen(me + ["worker", port, name], stdout=subprocess.PIPE, text=True)
-               for name in ("worker-1", "worker-2", "worker-3")]
-    for process, kill_at in zip(workers, (2, None, None)):
-        threading.Thread(target=echo, args=(process, kill_at), daemon=True).start()
+    first = subprocess.Popen(me + ["worker", port, "worker-1"], stdout=subprocess.PIPE, text=True)
+    killed = threading.Event()
+    threading.Thread(target=echo, args=(first, killed), daemon=True).start()
+    killed.wait(30)
+    workers = [first] + [subprocess.Popen(me + ["worker", port, name], stdout=subprocess.PIPE,
+                                          text=True) for name in ("worker-2", "worker-3")]
+    for process in workers[1:]:
+        threading.Thread(target=echo, args=(process, None), daemon=True).start()
     last = ""
     for line in lead.stdout:
         print(line, end="", flush=True)
@@ -89,15 +95,14 @@ def main():
     return 0 if last.startswith("producer: %d of %d" % (JOBS, JOBS)) else 1
 
 
-def echo(process, kill_at):
-    """Print a worker's lines; SIGKILL it when it starts job number ``kill_at``."""
-    started = 0
+def echo(process, killed):
+    """Print a worker's lines; ``killed``: SIGKILL it when it starts its first job, then set it."""
     for line in process.stdout:
         print(line, end="", flush=True)
-        started += "working on" in line
-        if started == kill_at:
+        if killed is not None and "working on" in line:
             print("---- killing worker-1 in the middle of its job ----", flush=True)
             process.kill()
+            killed.set()
 
 
 if __name__ == "__main__":
