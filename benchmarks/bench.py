@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: snakemq 1.6, raw pyzmq and snakezmq (issue 6).
+"""Side-by-side benchmark: snakemq 1.6, raw pyzmq and snakezmq (issues 6 and 16).
 
 One run measures the three backends interleaved (snakemq, zmq, snakezmq;
 snakemq, zmq, snakezmq; ...), with the sender(s) and the receiver in separate
@@ -12,488 +12,144 @@ Backends:
   zmq       naive raw pyzmq: a DEALER sends one frame per message, a ROUTER
             does one recv_multipart per message (same counts and sizes)
   snakezmq  the same Messaging code as the snakemq backend, imports swapped
-            (``load_api(package)`` below is the only difference)
+            (``load_api(package)`` in bench_workers.py is the only difference)
 
 Scenarios (full mode):
-  small       50,000 x 100 B one-way; first send (sender clock) to last
-              receive (receiver clock, CLOCK_MONOTONIC is system-wide); the
-              senders start only after the receiver saw every sender connect
-  large       20 x 8 MiB one-way, same timing
+  rpc         2,000 sequential calls through snakemq.rpc (RpcClient -> RpcServer,
+              echoing 100 B) from one client thread, the Link looping in another;
+              calls per second. zmq: the same request and reply format over a bare
+              DEALER (blocking send/recv in the calling thread) and ROUTER (method
+              run inline): the floor, without a loop thread or a thread per call
+  rpc-8       4,000 calls from 8 client threads sharing one RpcClient (zmq: a DEALER
+              per thread), from a common start to the last reply
   rtt         2,000 sequential request/response round trips (after 20 warm-up
               ones), p50 and p99, measured by the requester
+  small       50,000 x 100 B one-way, all queued with send_message, then the loop
+              runs; first send (sender clock) to last receive (receiver clock,
+              CLOCK_MONOTONIC is system-wide); the senders start only after the
+              receiver saw every sender connect
+  small-100   the same, but the sender alternates 100 send_message calls with one
+              ``link.loop(poll_timeout=0, count=1)`` (zmq: 100 sends, then a
+              ``poll(0)`` of the socket)
+  large       20 x 8 MiB one-way, same timing
   persistent  5,000 FLAG_PERSISTENT messages, SqliteQueuesStorage on the
               sender (durable when send_message returns); until all received
   fan-in      20 sender processes x 2,000 messages to one receiver
   memory      RSS growth per message with 1,000,000 x 100 B (distinct payload
               objects) queued for a peer that never connects; raw zmq: a
               DEALER with SNDHWM=0 connected to a port nobody listens on
+  peers-N     one listener with N = 10, 100, 1,000 connected peers (Messaging peers
+              hosted 250 to a process, each Link looping in its own thread; zmq: a
+              DEALER each); each peer sends 200 x 100 B. The listener reports its
+              RSS growth per connection (all peers in, before any message) and its
+              CPU time (all its threads, libzmq's too) per message received
 
 Every case has a deadline; its processes are always stopped (stop event, then
 terminate, then kill). Messages use ttl=None by default (``--ttl`` to change),
 so snakezmq keeps all its delivery guarantees (acks are always on).
 
 Usage:
-  python benchmarks/bench.py               # full mode (~3-5 min on 2 cores)
+  python benchmarks/bench.py               # full mode (~7 min on 2 busy cores)
   python benchmarks/bench.py --quick       # under a minute
   python benchmarks/bench.py --profile small   # cProfile snakezmq's sender and receiver
   python benchmarks/bench.py --scenarios small,rtt --repeats 3 --json out.json
+  python benchmarks/bench.py --chart ratios.png    # also draw the ratios (pip install -e ".[bench]")
+  python benchmarks/bench.py --chart-from out.json --chart ratios.png   # redraw a saved run
 """
 from __future__ import annotations
 
 import argparse
-import collections
-import contextlib
-import cProfile
 import datetime
-import gc
-import importlib
-import io
 import json
-import logging
 import multiprocessing as mp
 import os
 import platform
-import pstats
 import queue as queue_module
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
-import types
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)  # also runs in spawned children (they re-import this file)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench_workers, bench_chart
+from bench_workers import BASELINE, ROOT, worker_main  # noqa: E402  (spawned children import it too)
 
 BACKENDS = ["snakemq", "zmq", "snakezmq"]
 MESSAGING_BACKENDS = ("snakemq", "snakezmq")
-SCENARIOS = ["small", "large", "rtt", "persistent", "fan-in", "memory"]
-RECV_IDENT = "bench-recv"
-ABSENT_IDENT = "bench-absent"
+PEER_COUNTS = (10, 100, 1000)
+PEERS = ["peers-%d" % n for n in PEER_COUNTS]
+SCENARIOS = ["rpc", "rpc-8", "rtt", "small", "small-100", "large", "persistent", "fan-in",
+             "memory"] + PEERS
+PEERS_PER_HOST = 250  #: Messaging peers per process (each has 3 ZeroMQ sockets; a context allows 1,023)
 MiB = 1024 * 1024
+PROFILED = ("rpc", "rpc-8", "rtt", "small", "small-100", "large", "persistent", "fan-in")
+
+
+def _peers(n: int, count: int, timeout: float) -> Dict[str, Any]:
+    return dict(peers=n, count=count, size=100, hosts=-(-n // PEERS_PER_HOST), timeout=timeout)
+
 
 FULL = {
-    "small": dict(count=50000, size=100, senders=1, timeout=90),
-    "large": dict(count=20, size=8 * MiB, senders=1, timeout=90),
+    "rpc": dict(count=2000, warmup=20, size=100, senders=1, threads=1, timeout=90),
+    "rpc-8": dict(count=4000, warmup=20, size=100, senders=1, threads=8, timeout=120),
     "rtt": dict(count=2000, warmup=20, size=100, senders=1, timeout=90),
+    "small": dict(count=50000, size=100, senders=1, timeout=90),
+    "small-100": dict(count=50000, size=100, senders=1, batch=100, timeout=90),
+    "large": dict(count=20, size=8 * MiB, senders=1, timeout=90),
     "persistent": dict(count=5000, size=100, senders=1, timeout=180),
     "fan-in": dict(count=2000, size=100, senders=20, timeout=150),
     "memory": dict(count=1000000, size=100, timeout=240),
+    "peers-10": _peers(10, 200, 90),
+    "peers-100": _peers(100, 200, 120),
+    "peers-1000": _peers(1000, 200, 300),
 }
 QUICK = {
-    "small": dict(count=20000, size=100, senders=1, timeout=40),
-    "large": dict(count=10, size=8 * MiB, senders=1, timeout=40),
+    "rpc": dict(count=500, warmup=20, size=100, senders=1, threads=1, timeout=40),
+    "rpc-8": dict(count=1000, warmup=20, size=100, senders=1, threads=8, timeout=40),
     "rtt": dict(count=500, warmup=20, size=100, senders=1, timeout=40),
+    "small": dict(count=20000, size=100, senders=1, timeout=40),
+    "small-100": dict(count=20000, size=100, senders=1, batch=100, timeout=40),
+    "large": dict(count=10, size=8 * MiB, senders=1, timeout=40),
     "persistent": dict(count=300, size=100, senders=1, timeout=60),
     "fan-in": dict(count=1000, size=100, senders=10, timeout=60),
     "memory": dict(count=200000, size=100, timeout=60),
+    "peers-10": _peers(10, 50, 40),
+    "peers-100": _peers(100, 50, 60),
+    "peers-1000": _peers(1000, 50, 150),
 }
-FULL_REPEATS = {"small": 7, "large": 7, "rtt": 7, "persistent": 3, "fan-in": 5, "memory": 2}
-QUICK_REPEATS = {"small": 2, "large": 2, "rtt": 2, "persistent": 2, "fan-in": 2, "memory": 1}
+FULL_REPEATS = {"rpc": 7, "rpc-8": 5, "rtt": 7, "small": 7, "small-100": 7, "large": 5,
+                "persistent": 3, "fan-in": 5, "memory": 2, "peers-10": 5, "peers-100": 5,
+                "peers-1000": 5}
+QUICK_REPEATS = {name: 2 for name in SCENARIOS}
+QUICK_REPEATS.update({"memory": 1, "peers-1000": 1})
+QUICK_SCENARIOS = [name for name in SCENARIOS if name != "peers-1000"]
 
-# (row, unit, higher_is_better, target vs snakemq, target vs zmq); a target is (op, ratio)
-ROWS = [
+# (row, unit, higher_is_better, target vs snakemq, target vs zmq); a target is (op, ratio).
+# Issue 16's targets; large, persistent, fan-in and memory keep issue 6's ("no worse than today").
+ROWS: List[Tuple[str, str, bool, Optional[Tuple[str, float]], Optional[Tuple[str, float]]]] = [
+    ("rpc", "calls/s", True, (">=", 1.5), None),
+    ("rpc-8", "calls/s", True, (">=", 2.0), None),
+    ("rtt p50", "us", False, ("<=", 1.0), ("<=", 1.3)),
+    ("rtt p99", "us", False, None, ("<=", 1.5)),
     ("small", "msg/s", True, (">=", 7.0), (">=", 1.0)),
+    ("small-100", "msg/s", True, None, (">=", 1.0)),
     ("large", "MB/s", True, (">=", 4.0), (">=", 0.8)),
-    ("rtt p50", "us", False, ("<=", 0.6), ("<=", 1.5)),
-    ("rtt p99", "us", False, None, None),
     ("persistent", "msg/s", True, (">=", 30.0), None),
     ("fan-in", "msg/s", True, (">=", 5.0), (">=", 0.8)),
     ("memory", "B/msg*", False, None, None),
 ]
+for _n in PEER_COUNTS:
+    ROWS.append(("peers-%d cpu" % _n, "us/msg", False, None, None))
+    ROWS.append(("peers-%d mem" % _n, "B/conn", False, None, None))
 MEMORY_TARGET = 400.0  #: snakezmq bytes per queued 100 B message beyond the payload, at most
+#: the peer-count curve is flat: snakezmq's value at 1,000 peers at most this times its value at 10
+FLAT_TARGET = 1.5
 
 
 class CaseFailed(Exception):
     pass
-
-
-# ---------------------------------------------------------------------------------------------
-# Worker side (runs in spawned processes)
-# ---------------------------------------------------------------------------------------------
-
-class Ctx:
-    """What one worker process knows: its role, parameters and the parent's channels."""
-
-    def __init__(self, role: str, backend: str, scenario: str, params: Dict[str, Any], idx: int,
-                 port: Optional[int], q: Any, go: Any, stop: Any, deadline: float) -> None:
-        self.role, self.backend, self.scenario, self.p = role, backend, scenario, params
-        self.idx, self.port, self.q, self.go, self.stop, self.deadline = idx, port, q, go, stop, deadline
-
-    def put(self, kind: str, data: Any = None) -> None:
-        self.q.put((kind, self.role, self.idx, data))
-
-    def left(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def check(self, what: str) -> None:
-        if time.monotonic() > self.deadline:
-            raise TimeoutError("%s %s %s%d: deadline passed while %s"
-                               % (self.backend, self.scenario, self.role, self.idx, what))
-
-
-class Profiler:
-    """cProfile around the measured part only (``start``/``stop`` may be called from callbacks)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.prof = cProfile.Profile() if enabled else None
-        self.running = False
-        self.t_start = self.t_stop = 0.0
-
-    def start(self) -> None:
-        if self.prof is not None and not self.running:
-            self.running = True
-            self.t_start = time.perf_counter()
-            self.prof.enable()
-
-    def stop(self) -> None:
-        if self.prof is not None and self.running:
-            self.prof.disable()
-            self.t_stop = time.perf_counter()
-            self.running = False
-
-    def report(self, messages: int) -> str:
-        assert self.prof is not None
-        out = io.StringIO()
-        stats = pstats.Stats(self.prof, stream=out)
-        total = sum(row[2] for row in stats.stats.values())  # type: ignore[attr-defined]
-        wall = self.t_stop - self.t_start
-        out.write("profiled wall time %.3f s, total tottime %.3f s, %d messages: %.2f us tottime per message"
-                  " (profiler overhead included)\n" % (wall, total, messages, total / messages * 1e6))
-        by_file: Dict[str, float] = collections.defaultdict(float)
-        for (filename, _line, _func), row in stats.stats.items():  # type: ignore[attr-defined]
-            by_file[_short_file(filename)] += row[2]
-        out.write("tottime by file (us per message):\n")
-        for name, tt in sorted(by_file.items(), key=lambda kv: -kv[1])[:12]:
-            out.write("  %8.2f us  %5.1f%%  %s\n" % (tt / messages * 1e6, 100 * tt / total, name))
-        stats.sort_stats(os.environ.get("BENCH_PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("BENCH_PROFILE_TOP", "25")))
-        return out.getvalue()
-
-
-def _short_file(filename: str) -> str:
-    for marker in ("/site-packages/", "/lib/python3", ROOT + "/"):
-        if marker in filename:
-            tail = filename.split(marker, 1)[1]
-            return tail.split("/", 1)[1] if marker == "/lib/python3" and "/" in tail else tail
-    return filename
-
-
-def load_api(package: str) -> types.SimpleNamespace:
-    """The one place the two Messaging backends differ: ``snakemq`` or ``snakezmq`` modules."""
-    names = ("link", "packeter", "messaging", "message")
-    return types.SimpleNamespace(**{n: importlib.import_module(package + "." + n) for n in names})
-
-
-def run_loop_until(link: Any, done: Callable[[], bool], c: Ctx, what: str, slice_s: float = 0.1) -> None:
-    while not done():
-        c.check(what)
-        link.loop(poll_timeout=0.05, runtime=slice_s)
-
-
-def messaging_setup(c: Ctx, ident: str, storage: Any = None) -> Any:
-    api = load_api(c.backend)
-    link = api.link.Link()
-    packeter = api.packeter.Packeter(link)
-    messaging = api.messaging.Messaging(ident, "", packeter, storage)
-    return api, link, messaging
-
-
-def messaging_receiver(c: Ctx) -> None:
-    api, link, messaging = messaging_setup(c, RECV_IDENT)
-    Message = api.message.Message
-    ttl = c.p["ttl"]
-    address = link.add_listener(("127.0.0.1", 0))
-    c.put("ready", {"port": address[1]})
-    expected = c.p["senders"]
-    total = c.p["count"] * expected
-    idents = set()
-    st = {"n": 0, "bytes": 0}
-    prof = Profiler(c.p.get("profile", False))
-
-    def on_connect(conn_id: str, ident: str) -> None:
-        idents.add(ident)
-        if len(idents) == expected and not c.go.is_set():
-            if c.scenario != "rtt":
-                prof.start()
-            c.go.set()
-
-    def on_recv_count(conn_id: str, ident: str, message: Any) -> None:
-        st["n"] += 1
-        st["bytes"] += len(message.data)
-        if st["n"] == total + 1:
-            c.put("error", "received more than the %d messages sent (duplicates)" % total)
-        if st["n"] == total:
-            t_last = time.monotonic()
-            prof.stop()
-            c.put("result", {"t_last": t_last, "count": st["n"], "bytes": st["bytes"]})
-            if prof.prof is not None:
-                c.put("profile", prof.report(total))
-
-    def on_recv_echo(conn_id: str, ident: str, message: Any) -> None:
-        messaging.send_message(ident, Message(message.data, ttl=ttl))
-        st["n"] += 1
-        if st["n"] == c.p["warmup"]:
-            prof.start()
-        elif st["n"] == c.p["warmup"] + c.p["count"] and prof.prof is not None:
-            prof.stop()
-            c.put("profile", prof.report(c.p["count"]))
-
-    messaging.on_connect.add(on_connect)
-    messaging.on_message_recv.add(on_recv_echo if c.scenario == "rtt" else on_recv_count)
-    try:
-        run_loop_until(link, c.stop.is_set, c, "receiving")
-    finally:
-        link.cleanup()
-
-
-def messaging_sender(c: Ctx) -> None:
-    storage = None
-    flags = 0
-    if c.scenario == "persistent":
-        sqlite_mod = importlib.import_module(c.backend + ".storage.sqlite")
-        storage = sqlite_mod.SqliteQueuesStorage(c.p["db"])
-    api, link, messaging = messaging_setup(c, "bench-send-%d" % c.idx, storage)
-    if storage is not None:
-        flags = api.message.FLAG_PERSISTENT
-    Message = api.message.Message
-    ttl = c.p["ttl"]
-    payload = b"x" * c.p["size"]
-    count = c.p["count"]
-    st = {"connected": False, "sent": 0}
-    prof = Profiler(c.p.get("profile", False))
-
-    def on_connect(conn_id: str, ident: str) -> None:
-        st["connected"] = True
-
-    def on_sent(conn_id: str, ident: str, uuid: bytes) -> None:
-        st["sent"] += 1
-        if st["sent"] == count:
-            link.stop()
-
-    messaging.on_connect.add(on_connect)
-    messaging.on_message_sent.add(on_sent)
-    link.add_connector(("127.0.0.1", c.port))
-    try:
-        # Keep the loop running while waiting, so the receiver sees a live peer.
-        while not (st["connected"] and c.go.is_set()):
-            c.check("connecting")
-            link.loop(poll_timeout=0.002, runtime=0.002)
-        if c.scenario == "rtt":
-            rtt_client(c, messaging, link, Message, payload, prof)
-        else:
-            prof.start()
-            t_first = time.monotonic()
-            for _ in range(count):
-                messaging.send_message(RECV_IDENT, Message(payload, ttl=ttl, flags=flags))
-            t_queued = time.monotonic()
-            # snakemq: on_message_sent = written to the socket; snakezmq: acknowledged by the peer
-            run_loop_until(link, lambda: st["sent"] >= count, c, "sending")
-            t_sent = time.monotonic()
-            prof.stop()
-            c.put("sent", {"t_first": t_first, "t_queued": t_queued, "t_sent": t_sent})
-            if prof.prof is not None:
-                c.put("profile", prof.report(count))
-        run_loop_until(link, c.stop.is_set, c, "waiting for stop")
-    finally:
-        link.cleanup()
-        if storage is not None:
-            storage.close()
-
-
-def rtt_client(c: Ctx, messaging: Any, link: Any, Message: Any, payload: bytes,
-               prof: Profiler) -> None:
-    ttl = c.p["ttl"]
-    n_total = c.p["warmup"] + c.p["count"]
-    rtts: List[float] = []
-    st = {"t0": 0.0}
-
-    def on_reply(conn_id: str, ident: str, message: Any) -> None:
-        rtts.append(time.perf_counter() - st["t0"])
-        if len(rtts) == c.p["warmup"]:
-            prof.start()
-        if len(rtts) < n_total:
-            st["t0"] = time.perf_counter()
-            messaging.send_message(RECV_IDENT, Message(payload, ttl=ttl))
-        else:
-            link.stop()
-
-    messaging.on_message_recv.add(on_reply)
-    st["t0"] = time.perf_counter()
-    messaging.send_message(RECV_IDENT, Message(payload, ttl=ttl))
-    run_loop_until(link, lambda: len(rtts) >= n_total, c, "round trips")
-    prof.stop()
-    c.put("result", {"rtts": rtts[c.p["warmup"]:]})
-    if prof.prof is not None:
-        c.put("profile", prof.report(c.p["count"]))
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
-def make_payloads(count: int, size: int) -> Any:
-    """Distinct payload objects (so the payload is really stored once per message)."""
-    prefix = b"p" * (size - 8)
-    for i in range(count):
-        yield prefix + i.to_bytes(8, "little")
-
-
-def messaging_memory(c: Ctx) -> None:
-    api, link, messaging = messaging_setup(c, "bench-mem")
-    logging.getLogger(c.backend + ".messaging").setLevel(logging.ERROR)  # "nobody has that ident"
-    Message = api.message.Message
-    ttl = c.p["ttl"]
-    count = c.p["count"]
-    gc.collect()
-    rss0 = rss_bytes()
-    t0 = time.monotonic()
-    send = messaging.send_message
-    for i, data in enumerate(make_payloads(count, c.p["size"])):
-        send(ABSENT_IDENT, Message(data, ttl=ttl))
-        if i % 5000 == 4999:
-            # snakemq's wake-up pipe blocks send_message after ~65,000 calls unless the loop drains it
-            link.loop(poll_timeout=0, runtime=0.005)
-            c.check("queueing")
-    t1 = time.monotonic()
-    gc.collect()
-    rss1 = rss_bytes()
-    c.put("result", {"rss0": rss0, "rss1": rss1, "count": count, "queue_s": t1 - t0})
-    link.cleanup()
-
-
-@contextlib.contextmanager
-def zmq_socket(kind: int) -> Iterator[Any]:
-    """A socket of its own context, closed without lingering (raw pyzmq backend)."""
-    import zmq
-    ctx = zmq.Context()
-    sock = ctx.socket(kind)
-    sock.linger = 0
-    try:
-        yield sock
-    finally:
-        sock.close(0)
-        ctx.term()
-
-
-def zmq_receiver(c: Ctx) -> None:
-    import zmq
-    with zmq_socket(zmq.ROUTER) as sock:
-        port = sock.bind_to_random_port("tcp://127.0.0.1")
-        c.put("ready", {"port": port})
-        expected = c.p["senders"]
-        seen: "set[bytes]" = set()
-        sock.rcvtimeo = 100
-        while len(seen) < expected:  # one hello per sender: everybody is connected
-            c.check("connecting")
-            try:
-                seen.add(sock.recv_multipart()[0])
-            except zmq.Again:
-                pass
-        c.go.set()
-        if c.scenario == "rtt":
-            while not c.stop.is_set():
-                c.check("echoing")
-                try:
-                    frames = sock.recv_multipart()
-                except zmq.Again:
-                    continue
-                sock.send_multipart(frames)
-            return
-        total = c.p["count"] * expected
-        sock.rcvtimeo = max(1, int(c.left() * 1000))
-        recv = sock.recv_multipart
-        n = nbytes = 0
-        while n < total:
-            frames = recv()
-            n += 1
-            nbytes += len(frames[-1])
-        t_last = time.monotonic()
-        c.put("result", {"t_last": t_last, "count": n, "bytes": nbytes})
-        c.stop.wait(max(0.0, c.left()))
-
-
-def zmq_sender(c: Ctx) -> None:
-    import zmq
-    with zmq_socket(zmq.DEALER) as sock:
-        sock.sndtimeo = sock.rcvtimeo = max(1, int(c.left() * 1000))
-        sock.connect("tcp://127.0.0.1:%d" % (c.port or 0))
-        sock.send(b"hello")
-        if not c.go.wait(max(0.0, c.left())):
-            c.check("connecting")
-        payload = b"x" * c.p["size"]
-        count = c.p["count"]
-        if c.scenario == "rtt":
-            rtts = []
-            send, recv, clock = sock.send, sock.recv, time.perf_counter
-            for _ in range(c.p["warmup"] + count):
-                t0 = clock()
-                send(payload)
-                recv()
-                rtts.append(clock() - t0)
-            c.put("result", {"rtts": rtts[c.p["warmup"]:]})
-        else:
-            send = sock.send
-            t_first = time.monotonic()
-            for _ in range(count):
-                send(payload)
-            t_queued = time.monotonic()
-            c.put("sent", {"t_first": t_first, "t_queued": t_queued, "t_sent": t_queued})
-        c.stop.wait(max(0.0, c.left()))
-
-
-def zmq_memory(c: Ctx) -> None:
-    import zmq
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()  # nobody listens there
-    with zmq_socket(zmq.DEALER) as sock:
-        sock.sndhwm = 0  # no limit: queue everything in the pipe
-        sock.connect("tcp://127.0.0.1:%d" % port)
-        gc.collect()
-        rss0 = rss_bytes()
-        t0 = time.monotonic()
-        count = c.p["count"]
-        for i, data in enumerate(make_payloads(count, c.p["size"])):
-            sock.send(data, zmq.NOBLOCK)
-            if i % 5000 == 4999:
-                c.check("queueing")
-        t1 = time.monotonic()
-        gc.collect()
-        rss1 = rss_bytes()
-        c.put("result", {"rss0": rss0, "rss1": rss1, "count": count, "queue_s": t1 - t0})
-
-
-WORKERS = {
-    ("messaging", "recv"): messaging_receiver,
-    ("messaging", "send"): messaging_sender,
-    ("messaging", "mem"): messaging_memory,
-    ("zmq", "recv"): zmq_receiver,
-    ("zmq", "send"): zmq_sender,
-    ("zmq", "mem"): zmq_memory,
-}
-
-
-def worker_main(role: str, backend: str, scenario: str, params: Dict[str, Any], idx: int,
-                port: Optional[int], q: Any, go: Any, stop: Any, deadline: float) -> None:
-    logging.basicConfig(level=logging.WARNING,
-                        format="[%(processName)s] %(name)s %(levelname)s %(message)s")
-    c = Ctx(role, backend, scenario, params, idx, port, q, go, stop, deadline)
-    kind = "zmq" if backend == "zmq" else "messaging"
-    try:
-        WORKERS[(kind, role)](c)
-    except BaseException:
-        c.put("error", traceback.format_exc())
-        sys.exit(1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,11 +169,13 @@ class Case:
         self.procs: List[Any] = []
         self.reports: List[Tuple[Any, ...]] = []
 
-    def start(self, role: str, idx: int = 0, port: Optional[int] = None) -> None:
+    def start(self, role: str, idx: int = 0, port: Optional[int] = None,
+              **extra: Any) -> None:
+        """Start a worker; ``extra``: parameters of this worker only."""
         proc = self.ctx.Process(
             target=worker_main, name="%s-%s-%s%d" % (self.backend, self.scenario, role, idx),
-            args=(role, self.backend, self.scenario, self.p, idx, port, self.q, self.go,
-                  self.stop, self.deadline), daemon=True)
+            args=(role, self.backend, self.scenario, dict(self.p, **extra), idx, port, self.q,
+                  self.go, self.stop, self.deadline), daemon=True)
         proc.start()
         self.procs.append(proc)
 
@@ -589,9 +247,20 @@ class Case:
         self.start("recv")
         self.wait(lambda: bool(self.found("ready")), "the receiver to listen")
         port = self.found("ready")[0][3]["port"]
+        if self.scenario.startswith("peers"):
+            return self._run_peers(port)
         for idx in range(p["senders"]):
             self.start("send", idx, port)
         want_profiles = 2 if p.get("profile") else 0
+        if self.scenario.startswith("rpc"):
+            self.wait(lambda: bool(self.found("result", "send")) and bool(self.found("cost")), "the calls")
+            self.stop.set()  # (the server profiles until it stops)
+            self.wait(lambda: len(self.found("profile")) >= want_profiles, "the profiles")
+            r = self.found("result", "send")[0][3]
+            result = {"value": r["calls"] / r["elapsed"], "elapsed": r["elapsed"]}
+            for side, cost in (("client", r["cost"]), ("server", self.found("cost")[0][3])):
+                result.update(("%s_%s" % (side, key), value) for key, value in cost.items())
+            return self._with_profiles(result)
         if self.scenario == "rtt":
             self.wait(lambda: bool(self.found("result", "send"))
                       and len(self.found("profile")) >= want_profiles, "the round trips")
@@ -619,15 +288,34 @@ class Case:
                   "mb_per_s": r["bytes"] / elapsed / 1e6,
                   "enqueue_s": max(s["t_queued"] for s in sent) - t_first}
         result["value"] = result["mb_per_s"] if self.scenario == "large" else result["msgs_per_s"]
+        return self._with_profiles(result)
+
+    def _with_profiles(self, result: Dict[str, Any]) -> Dict[str, Any]:
         for kind, role, idx, text in self.found("profile"):
             result.setdefault("profiles", {})["%s%d" % (role, idx)] = text
         return result
+
+    def _run_peers(self, port: int) -> Dict[str, Any]:
+        """Hosts of PEERS_PER_HOST peers each; the listener's result once all messages are in."""
+        peers, hosts = self.p["peers"], self.p["hosts"]
+        for idx in range(hosts):
+            first = idx * peers // hosts
+            self.start("send", idx, port, first=first, here=(idx + 1) * peers // hosts - first)
+        self.wait(lambda: bool(self.found("result", "recv")) and len(self.found("sent")) == hosts,
+                  "%d peers' messages" % peers)
+        r = self.found("result", "recv")[0][3]
+        t_first = min(s[3]["t_first"] for s in self.found("sent"))
+        return {"cpu_us": r["cpu_per_msg"] * 1e6, "mem_per_conn": r["mem_per_conn"],
+                "msgs_per_s": r["count"] / (r["t_last"] - t_first),
+                "msgs_per_packet": r["count"] / r["packets"]}
 
 
 def case_params(base: Dict[str, Any], args: argparse.Namespace, scenario: str,
                 backend: str, tmpdir: str, tag: str) -> Dict[str, Any]:
     params = dict(base)
     params["ttl"] = args.ttl
+    if args.baseline:
+        params["baseline"] = os.path.abspath(args.baseline)
     if scenario == "persistent":
         params["db"] = os.path.join(tmpdir, "%s-%s.sqlite" % (backend, tag))
     return params
@@ -637,15 +325,20 @@ def backends_for(scenario: str, chosen: List[str]) -> List[str]:
     return [b for b in chosen if not (scenario == "persistent" and b == "zmq")]
 
 
-def values_of(scenario: str, result: Dict[str, Any]) -> Dict[str, float]:
+def values_of(scenario: str, result: Dict[str, Any]) -> Dict[str, Optional[float]]:
+    """The table rows one case fills."""
     if scenario == "rtt":
-        return {"rtt p50": result["p50"], "rtt p99": result["p99"]}
-    return {scenario: result["value"]}
+        return {"rtt p50": result.get("p50"), "rtt p99": result.get("p99")}
+    if scenario.startswith("peers"):
+        return {scenario + " cpu": result.get("cpu_us"), scenario + " mem": result.get("mem_per_conn")}
+    return {scenario: result.get("value")}
 
 
 def fmt_value(row: str, value: Optional[float]) -> str:
     if value is None:
         return "-"
+    if row.endswith(" cpu"):
+        return "%.1f" % value
     if row.startswith("rtt") or row == "memory":
         return "%.0f" % value
     if row == "large":
@@ -674,35 +367,82 @@ def pairwise_ratio(per_repeat: List[Dict[str, Optional[float]]], other: str) -> 
     return statistics.median(ratios) if ratios else None
 
 
-def print_table(table: Dict[str, List[Dict[str, Optional[float]]]], backends: List[str]) -> None:
-    header = ("%-11s %-7s %12s %12s %12s  %-9s %-14s  %-9s %-14s"
+def summarize(table: Dict[str, List[Dict[str, Optional[float]]]]) -> List[Dict[str, Any]]:
+    """One entry per row measured: medians per backend, pairwise ratios, targets and verdicts."""
+    summary = []
+    for row, unit, higher, target_smq, target_zmq in ROWS:
+        reps = table.get(row)
+        if not reps:
+            continue
+        medians = {}
+        for backend in BACKENDS + [BASELINE]:
+            values = [v for v in (rep.get(backend) for rep in reps) if v is not None]
+            medians[backend] = statistics.median(values) if values else None
+        entry: Dict[str, Any] = {"row": row, "unit": unit, "higher_is_better": higher,
+                                 "medians": medians, "repeats": len(reps)}
+        for other, target in (("snakemq", target_smq), ("zmq", target_zmq), (BASELINE, None)):
+            ratio = pairwise_ratio(reps, other)
+            entry["vs_" + other] = {"ratio": ratio, "target": target, "verdict": check(target, ratio)}
+        if row == "memory":
+            mine = medians["snakezmq"]
+            entry["vs_zmq"]["verdict"] = "<=%.0f B %s" % (MEMORY_TARGET, "?" if mine is None else
+                                                          ("met" if mine <= MEMORY_TARGET else "NOT met"))
+        summary.append(entry)
+    return summary
+
+
+def peer_curve(summary: List[Dict[str, Any]]) -> List[str]:
+    """Lines saying how each backend's per-message CPU and memory per connection grow with the
+    number of peers (value at the most peers / value at the fewest), against FLAT_TARGET."""
+    by_row = {entry["row"]: entry for entry in summary}
+    lines = []
+    for what in ("cpu", "mem"):
+        rows = [by_row.get("peers-%d %s" % (n, what)) for n in PEER_COUNTS]
+        measured = [(n, e) for n, e in zip(PEER_COUNTS, rows) if e is not None]
+        if len(measured) < 2:
+            continue
+        (n0, first), (n1, last) = measured[0], measured[-1]
+        parts = []
+        for backend in BACKENDS:
+            a, b = first["medians"][backend], last["medians"][backend]
+            if a and b is not None:
+                growth = b / a
+                verdict = ""
+                if backend == "snakezmq":
+                    verdict = " (<=%gx: %s)" % (FLAT_TARGET, "met" if growth <= FLAT_TARGET else "NOT met")
+                parts.append("%s %.2fx%s" % (backend, growth, verdict))
+        lines.append("peer curve, %s from %d to %d peers: %s" % (
+            "CPU per message" if what == "cpu" else "memory per connection", n0, n1, ", ".join(parts)))
+    return lines
+
+
+def print_table(summary: List[Dict[str, Any]]) -> None:
+    header = ("%-15s %-7s %12s %12s %12s  %-9s %-14s  %-9s %-14s"
               % ("scenario", "unit", "snakemq", "zmq", "snakezmq", "szmq/smq", "target",
                  "szmq/zmq", "target"))
     print(header)
     print("-" * len(header))
-    for row, unit, _higher, target_smq, target_zmq in ROWS:
-        reps = table.get(row)
-        if not reps:
-            continue
-        meds = {}
-        for b in BACKENDS:
-            vals = [v for v in (rep.get(b) for rep in reps) if v is not None]
-            meds[b] = statistics.median(vals) if vals else None
-        r_smq = pairwise_ratio(reps, "snakemq")
-        r_zmq = pairwise_ratio(reps, "zmq")
-        t_zmq = check(target_zmq, r_zmq)
-        if row == "memory":
-            v = meds["snakezmq"]
-            t_zmq = "<=%.0f B %s" % (MEMORY_TARGET, "?" if v is None else
-                                     ("met" if v <= MEMORY_TARGET else "NOT met"))
-        print("%-11s %-7s %12s %12s %12s  %-9s %-14s  %-9s %-14s" % (
-            row, unit, fmt_value(row, meds["snakemq"]), fmt_value(row, meds["zmq"]),
-            fmt_value(row, meds["snakezmq"]),
-            "-" if r_smq is None else "%.2fx" % r_smq, check(target_smq, r_smq),
-            "-" if r_zmq is None else "%.2fx" % r_zmq, t_zmq))
-    print("ratios: medians of per-repeat ratios snakezmq/other of the row's value (for rtt a time "
-          "ratio: lower is better;\n        for memory a byte ratio: lower is better). "
+    for entry in summary:
+        row, medians = entry["row"], entry["medians"]
+        ratios = ["-" if entry[k]["ratio"] is None else "%.2fx" % entry[k]["ratio"]
+                  for k in ("vs_snakemq", "vs_zmq")]
+        print("%-15s %-7s %12s %12s %12s  %-9s %-14s  %-9s %-14s" % (
+            row, entry["unit"], fmt_value(row, medians["snakemq"]), fmt_value(row, medians["zmq"]),
+            fmt_value(row, medians["snakezmq"]), ratios[0], entry["vs_snakemq"]["verdict"],
+            ratios[1], entry["vs_zmq"]["verdict"]))
+    if any(entry["medians"].get(BASELINE) is not None for entry in summary):
+        print("\n--baseline: %-15s %12s %12s  %s" % ("scenario", "baseline", "snakezmq", "szmq/base"))
+        for entry in summary:
+            ratio = entry["vs_" + BASELINE]["ratio"]
+            print("            %-15s %12s %12s  %s" % (
+                entry["row"], fmt_value(entry["row"], entry["medians"].get(BASELINE)),
+                fmt_value(entry["row"], entry["medians"]["snakezmq"]),
+                "-" if ratio is None else "%.3fx" % ratio))
+    print("ratios: medians of per-repeat ratios snakezmq/other of the row's value (for rtt, "
+          "memory and peers a time\n        or byte ratio: lower is better). "
           "* memory: RSS growth per queued message minus the 100 B payload.")
+    for line in peer_curve(summary):
+        print(line)
 
 
 def machine_info() -> List[str]:
@@ -738,8 +478,11 @@ def run_benchmark(args: argparse.Namespace) -> int:
     repeats = dict(QUICK_REPEATS if args.quick else FULL_REPEATS)
     if args.repeats:
         repeats = {name: args.repeats for name in SCENARIOS}
-    scenarios = args.scenarios.split(",") if args.scenarios else SCENARIOS
-    chosen = args.backends.split(",") if args.backends else BACKENDS
+    scenarios = args.scenarios.split(",") if args.scenarios else (
+        QUICK_SCENARIOS if args.quick else SCENARIOS)
+    chosen = args.backends.split(",") if args.backends else list(BACKENDS)
+    if args.baseline:
+        chosen.append(BASELINE)
     for name in scenarios:
         if name not in SCENARIOS:
             raise SystemExit("unknown scenario %r (choose from %s)" % (name, ", ".join(SCENARIOS)))
@@ -749,65 +492,102 @@ def run_benchmark(args: argparse.Namespace) -> int:
           % ("quick" if args.quick else "full", " ".join(chosen)))
     for line in info:
         print(line)
-    print("load average at start: %s; SQLite files in %s; ttl=%r" % (
-        " ".join("%.2f" % x for x in os.getloadavg()), tmpdir, args.ttl))
+    info.append("load average at start: %s" % load_average())
+    print("%s; SQLite files in %s; ttl=%r" % (info[-1], tmpdir, args.ttl))
     print(flush=True)
     started = time.monotonic()
     table: Dict[str, List[Dict[str, Optional[float]]]] = {}
     raw: List[Dict[str, Any]] = []
-    failures = 0
     try:
         for scenario in scenarios:
             for rep in range(repeats[scenario]):
                 row_vals: Dict[str, Dict[str, Optional[float]]] = {}
                 for backend in backends_for(scenario, chosen):
                     params = case_params(config[scenario], args, scenario, backend, tmpdir, str(rep))
-                    t0 = time.monotonic()
-                    try:
-                        result = Case(backend, scenario, params).run()
-                    except CaseFailed as exc:
-                        failures += 1
-                        print("  %-10s #%d %-9s FAILED: %s" % (scenario, rep + 1, backend, exc), flush=True)
-                        raw.append({"scenario": scenario, "repeat": rep, "backend": backend,
-                                    "error": str(exc)})
-                        for row in values_of(scenario, {"p50": None, "p99": None, "value": None}):
-                            row_vals.setdefault(row, {})[backend] = None
-                        continue
-                    finally:
-                        if "db" in params:
-                            for suffix in ("", "-wal", "-shm", "-journal"):
-                                try:
-                                    os.remove(params["db"] + suffix)
-                                except FileNotFoundError:
-                                    pass
-                    result.pop("profiles", None)
-                    raw.append({"scenario": scenario, "repeat": rep, "backend": backend, **result})
-                    for row, value in values_of(scenario, result).items():
-                        row_vals.setdefault(row, {})[backend] = value
-                    print("  %-10s #%d %-9s %s  (case %.1f s)" % (
-                        scenario, rep + 1, backend,
-                        ", ".join("%s %s" % (row, fmt_value(row, v))
-                                  for row, v in values_of(scenario, result).items()),
-                        time.monotonic() - t0), flush=True)
+                    raw.append(run_case(backend, scenario, rep, params, row_vals))
                 for row, vals in row_vals.items():
                     table.setdefault(row, []).append(vals)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+    failures = sum(1 for r in raw if "error" in r)
+    info.append("load average at end: %s" % load_average())
+    summary = summarize(table)
     print()
-    print_table(table, chosen)
+    print_table(summary)
     print()
-    print("total %.0f s; load average at end: %s; %d failed case(s)" % (
-        time.monotonic() - started, " ".join("%.2f" % x for x in os.getloadavg()), failures))
+    print("total %.0f s; %s; %d failed case(s)" % (time.monotonic() - started, info[-1], failures))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"info": info, "quick": args.quick, "raw": raw, "table": table}, f, indent=1)
+            json.dump({"info": info, "quick": args.quick, "raw": raw, "table": table,
+                       "summary": summary}, f, indent=1)
+    if args.chart:
+        draw_chart(summary, info, args.chart)
     return 1 if failures else 0
+
+
+def run_case(backend: str, scenario: str, rep: int, params: Dict[str, Any],
+             row_vals: Dict[str, Dict[str, Optional[float]]]) -> Dict[str, Any]:
+    """Run one case, print its line, put its values in ``row_vals``; its raw record."""
+    t0 = time.monotonic()
+    record: Dict[str, Any] = {"scenario": scenario, "repeat": rep, "backend": backend}
+    try:
+        result = Case(backend, scenario, params).run()
+    except CaseFailed as exc:
+        print("  %-10s #%d %-9s FAILED: %s" % (scenario, rep + 1, backend, exc), flush=True)
+        for row in values_of(scenario, {}):
+            row_vals.setdefault(row, {})[backend] = None
+        return dict(record, error=str(exc))
+    finally:
+        if "db" in params:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                try:
+                    os.remove(params["db"] + suffix)
+                except FileNotFoundError:
+                    pass
+    result.pop("profiles", None)
+    values = values_of(scenario, result)
+    for row, value in values.items():
+        row_vals.setdefault(row, {})[backend] = value
+    batching = " (%.1f messages per packet)" % result["msgs_per_packet"] if "msgs_per_packet" in result else ""
+    if "client_cpu_us" in result:
+        batching = " (per call: client %(client_cpu_us).0f us CPU (%(client_sys_us).0f sys), " \
+                   "%(client_waits).1f waits; server %(server_cpu_us).0f us CPU (%(server_sys_us).0f sys), " \
+                   "%(server_waits).1f waits)" % result
+    print("  %-10s #%d %-9s %s%s  (case %.1f s)" % (
+        scenario, rep + 1, backend, ", ".join("%s %s" % (row, fmt_value(row, v)) for row, v in values.items()),
+        batching, time.monotonic() - t0), flush=True)
+    return dict(record, **result)
+
+
+def load_average() -> str:
+    return " ".join("%.2f" % x for x in os.getloadavg())
+
+
+def draw_chart(summary: List[Dict[str, Any]], info: List[str], path: str) -> None:
+    """The ratios as a PNG (matplotlib: ``pip install -e ".[bench]"``); a note without it."""
+    try:
+        import bench_chart
+        bench_chart.draw(summary, info, path)
+    except ImportError as exc:
+        print("no chart: %s (pip install -e \".[bench]\")" % exc)
+        return
+    print("chart written to %s" % path)
+
+
+def redraw(args: argparse.Namespace) -> int:
+    """``--chart-from run.json --chart out.png``: the chart of a saved run."""
+    with open(args.chart_from) as f:
+        saved = json.load(f)
+    summary = saved.get("summary") or summarize(saved["table"])
+    print_table(summary)
+    draw_chart(summary, saved.get("info", []), args.chart or "bench.png")
+    return 0
 
 
 def run_profile(args: argparse.Namespace) -> int:
     scenario = args.profile
-    if scenario not in ("small", "large", "rtt", "persistent", "fan-in"):
-        raise SystemExit("--profile supports: small, large, rtt, persistent, fan-in")
+    if scenario not in PROFILED:
+        raise SystemExit("--profile supports: " + ", ".join(PROFILED))
     config = QUICK if args.quick else FULL
     tmpdir = tempfile.mkdtemp(prefix="snakezmq-bench-", dir=args.tmpdir)
     for line in machine_info():
@@ -821,7 +601,10 @@ def run_profile(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     total = params["count"] * params["senders"]
-    if scenario == "rtt":
+    if scenario.startswith("rpc"):
+        print("\n%s %s under cProfile: %d calls, %.0f calls/s (profiling slows it down; loop "
+              "threads only)\n" % (backend, scenario, params["count"], result["value"]))
+    elif scenario == "rtt":
         print("\n%s rtt under cProfile: %d round trips, p50 %.0f us, p99 %.0f us (profiling slows it down)\n"
               % (backend, total, result["p50"], result["p99"]))
     else:
@@ -849,7 +632,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="run one scenario for one backend under cProfile (sender and receiver) "
                              "and print the top 25 functions by tottime for each side")
     parser.add_argument("--profile-backend", default="snakezmq", choices=list(MESSAGING_BACKENDS))
+    parser.add_argument("--baseline", metavar="DIR", help="also run backend 'base': the snakezmq "
+                        "package of another checkout in DIR (A/B of a change, interleaved)")
+    parser.add_argument("--chart", metavar="PNG", help="draw the ratios into this PNG file (needs "
+                        "matplotlib: pip install -e \".[bench]\")")
+    parser.add_argument("--chart-from", metavar="JSON", help="redraw the chart of a --json file")
     args = parser.parse_args(argv)
+    if args.chart_from:
+        return redraw(args)
     if args.profile:
         return run_profile(args)
     return run_benchmark(args)

@@ -155,6 +155,48 @@ def wait_for(until: Callable[[], bool], timeout: float = 5.0, what: str = "condi
 WAIT = 10.0  #: deadline for waiting on events
 
 
+class BlockedCalls:
+    """Server methods that block until released, and whether their replies went out.
+
+    A blocking method calls ``entered()``; ``watch(messaging)`` notes each thread that hands
+    a message to the server's Messaging. ``release_and_wait()`` lets the methods return and
+    waits until each one's thread sent its reply or ended, so the reply goes out before the
+    links are cleaned up. (Not joining the thread: snakezmq reuses it for later requests.)
+    """
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = threading.Event()
+        self.threads: List[threading.Thread] = []  #: threads that ran a blocking method
+        self._replied: List[threading.Thread] = []
+        self._changed = threading.Condition()
+
+    def entered(self) -> None:
+        """In a blocking method: note its thread, then wait for ``release``."""
+        with self._changed:
+            self.threads.append(threading.current_thread())
+        self.started.set()
+        self.release.wait(WAIT)
+
+    def watch(self, messaging: Any) -> None:
+        send_message = messaging.send_message
+
+        def sending(ident: str, message: Any) -> None:
+            send_message(ident, message)
+            with self._changed:
+                self._replied.append(threading.current_thread())
+                self._changed.notify_all()
+
+        messaging.send_message = sending
+
+    def release_and_wait(self) -> None:
+        self.release.set()
+        with self._changed:
+            done = self._changed.wait_for(lambda: all(
+                thread in self._replied or not thread.is_alive() for thread in self.threads), WAIT)
+        assert done, "a server method did not finish"
+
+
 class LoopSide:
     """One peer: Link + Packeter + Messaging + ReceiveHook, its loop in a background thread
     (RPC tests: a call blocks its thread until the reply). ``messaging_module``: the

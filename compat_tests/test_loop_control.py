@@ -68,6 +68,15 @@ def test_loop_returns_when_another_thread_stops_or_wakes_it(links, action, poll_
     assert not stopper.is_alive()
 
 
+@pytest.mark.parametrize("poll_timeout", [None, 10.0])
+def test_a_wakeup_before_the_loop_runs_counts_as_an_event(links, poll_timeout):
+    """An application queues, then runs ``loop(count=1)``: that loop does one pass and returns
+    (snakezmq then writes nothing to its wakeup descriptor: nobody was polling)."""
+    link = links.new()
+    link.wakeup_poll()
+    assert timed_loop(link, poll_timeout=poll_timeout, count=1, runtime=5.0) < 2.5
+
+
 def test_loop_runs_again_after_stop_and_connections_survive(links):
     listener, connector = links.pair()
     conns = (dict(listener.connected), dict(connector.connected))

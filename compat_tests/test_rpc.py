@@ -14,7 +14,7 @@ from typing import Any, Callable, List, Optional
 
 import pytest
 
-from compat_helpers import WAIT, LoopSide
+from compat_helpers import WAIT, BlockedCalls, LoopSide
 
 CALL_TIMEOUT = 10.0  #: budget of calls that are expected to succeed
 SHORT_TIMEOUT = 0.5  #: budget of calls that are expected to time out
@@ -50,18 +50,10 @@ def make_service(rpc: Any) -> Any:
     class Service:
         def __init__(self) -> None:
             self.signals: "queue.Queue[Any]" = queue.Queue()
-            self.started = threading.Event()
-            self.release = threading.Event()
+            self.blocked = BlockedCalls()
+            self.started = self.blocked.started
             self.lock = threading.Lock()
             self.calls = 0
-            self.blocked: List[threading.Thread] = []  #: server threads that ran a blocking method
-
-        def finish(self) -> None:
-            """Release blocked methods and wait until their threads (and replies) are done."""
-            self.release.set()
-            for thread in self.blocked:
-                thread.join(WAIT)
-                assert not thread.is_alive(), "a server method did not finish"
 
         def add(self, a: int, b: int) -> int:
             return a + b
@@ -79,9 +71,7 @@ def make_service(rpc: Any) -> Any:
             return threading.Lock()  # pickle raises TypeError
 
         def slow(self) -> str:
-            self.blocked.append(threading.current_thread())
-            self.started.set()
-            self.release.wait(WAIT)
+            self.blocked.entered()
             return "slow"
 
         def slow_once(self) -> str:
@@ -90,9 +80,7 @@ def make_service(rpc: Any) -> Any:
                 self.calls += 1
                 first = self.calls == 1
             if first:
-                self.blocked.append(threading.current_thread())
-                self.started.set()
-                self.release.wait(WAIT)
+                self.blocked.entered()
                 return "first"
             return "retry"
 
@@ -113,6 +101,7 @@ class Pair:
         self.rpc_server = backend.rpc.RpcServer(self.server.hook)
         self.rpc_client = backend.rpc.RpcClient(self.client.hook)
         self.service = make_service(backend.rpc)
+        self.service.blocked.watch(self.server.messaging)
         self.rpc_server.register_object(self.service, "service")
         self.proxy = self.rpc_client.get_proxy("server", "service")
         connect(self.server, self.client)
@@ -134,7 +123,7 @@ class Pair:
 def pair(backend, sides):
     pair = Pair(backend, sides)
     yield pair
-    pair.service.finish()  # before the loops stop and the links are cleaned up
+    pair.service.blocked.release_and_wait()  # before the loops stop and the links are cleaned up
 
 
 def in_thread(func: Callable[[], Any]) -> Callable[[], Any]:
@@ -264,7 +253,7 @@ def test_slow_method_raises_partial_call_and_late_reply_is_discarded(pair):
     with pytest.raises(pair.rpc.PartialCall):
         pair.method("slow", SHORT_TIMEOUT)()
     assert pair.service.started.is_set()
-    pair.service.release.set()  # the late reply arrives and must not answer the next call
+    pair.service.blocked.release.set()  # the late reply arrives and must not answer the next call
     assert pair.method("add")(1, 1) == 2
     assert pair.method("echo")("x") == [["x"], {}]
 
@@ -274,7 +263,7 @@ def test_slow_method_does_not_block_other_calls(pair):
     slow = in_thread(pair.method("slow"))
     assert pair.service.started.wait(WAIT)
     assert pair.method("add")(3, 4) == 7
-    pair.service.release.set()
+    pair.service.blocked.release.set()
     assert slow() == "slow"
 
 

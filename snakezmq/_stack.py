@@ -22,6 +22,9 @@ class LinkStack(Protocol):
     #: ``func(conn_id, packet, payload)``: a packet whose payload came as its own frame
     #: (without a subscriber, ``on_recv`` gets ``packet + payload``)
     on_recv_detached: Callback
+    #: ``func()``: ``cleanup()`` is about to close every connection; what a layer owes its
+    #: peers (Messaging: acks waiting for a packet to ride on) goes now, before the linger
+    on_closing: Callback
 
     def set_routing_id(self, ident: str) -> None:
         """Messaging's ident becomes the connectors' ZeroMQ routing id (connectors made from now on)."""

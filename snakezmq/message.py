@@ -38,6 +38,11 @@ class Message:
             self.__class__.__name__, id(self), self.uuid, self.ttl, len(self.data))
 
 
+def new_uuid() -> bytes:
+    """A uuid unique to this process run, as ``Message`` makes them (no system call)."""
+    return _uuid_prefix + next(_uuid_counter).to_bytes(8, "big")
+
+
 def _reseed_uuids() -> None:
     """New uuid prefix and counter start (at import, and in a forked child)."""
     global _uuid_prefix, _uuid_counter

@@ -87,6 +87,7 @@ class Messaging:
         packeter.on_packet_recv.add(self._on_packet_recv)
         self._stack.on_packet_recv_detached.add(self._on_packet_recv)
         packeter.on_error.add(self._on_transport_error)
+        self._stack.link.on_closing.add(self._on_link_closing)
         if queues_storage is not None:
             self._load_storage(queues_storage)
 
@@ -181,6 +182,12 @@ class Messaging:
             actions = self._protocol.tick(time.monotonic())
         if actions:
             self._execute(actions)
+
+    def _on_link_closing(self) -> None:
+        """cleanup() closes the connections: the acks still waiting for a reply go now."""
+        with self._lock:
+            actions = self._protocol.acks_now()
+        self._execute(actions)
 
     def _on_transport_error(self, conn_id: Optional[str], error: Exception) -> None:
         self.on_error(conn_id, error)

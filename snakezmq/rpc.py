@@ -17,7 +17,6 @@ thread, so the Link loop must run in another thread.
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import threading
 import time
@@ -31,7 +30,7 @@ from ._msgpack_pickler import msgpack_pickler as msgpack_pickler  # re-exported
 from ._msgpack_pickler import register_exceptions as _register_exceptions
 from ._msgpack_pickler import safe_str as _safe_str
 from ._msgpack_pickler import type_name as _type_name
-from .message import Message
+from .message import Message, new_uuid
 
 REQUEST_PREFIX = b"rpcreq"
 REPLY_PREFIX = b"rpcrep"
@@ -112,13 +111,73 @@ def _format_traceback(exc: BaseException) -> str:
 
 # -- server -------------------------------------------------------------------------------------
 
+class _Workers:
+    """Daemon threads that run requests, each in a thread of its own as in snakemq, but reused.
+
+    A request goes straight to an idle thread (one lock released: a thread start costs the
+    loop thread ten times that, as it waits for the new thread to run); a new thread starts
+    only when none is idle. No bound, so methods that wait for each other never deadlock.
+    A thread idle for ``IDLE_SECONDS`` ends.
+    """
+
+    IDLE_SECONDS = 30.0
+
+    def __init__(self, run: Callable[[str, Dict[str, Any]], None]) -> None:
+        self._run = run
+        self._lock = threading.Lock()
+        self._idle: List[_Slot] = []  #: guarded by _lock; the last one idled goes first
+
+    def submit(self, ident: str, params: Dict[str, Any]) -> None:
+        name = "rpc:%s.%s" % (params["object"], params["method"])
+        with self._lock:
+            slot = self._idle.pop() if self._idle else None
+        if slot is None:
+            threading.Thread(target=self._work, args=(_Slot(), ident, params), daemon=True,
+                             name=name).start()
+            return
+        slot.job = (name, ident, params)
+        slot.ready.release()
+
+    def _work(self, slot: "_Slot", ident: str, params: Dict[str, Any]) -> None:
+        while True:
+            self._run(ident, params)
+            job = self._next(slot)
+            if job is None:
+                return
+            threading.current_thread().name, ident, params = job
+
+    def _next(self, slot: "_Slot") -> Optional[Tuple[str, str, Dict[str, Any]]]:
+        """Wait idle for the next request; None after IDLE_SECONDS without one."""
+        with self._lock:
+            self._idle.append(slot)
+        if not slot.ready.acquire(timeout=self.IDLE_SECONDS):
+            with self._lock:
+                if slot in self._idle:  # not handed a request: end
+                    self._idle.remove(slot)
+                    return None
+            slot.ready.acquire()  # handed one just now: submit() releases right away
+        job, slot.job = slot.job, None
+        return job
+
+
+class _Slot:
+    """An idle worker: ``submit`` puts the request in ``job`` and releases ``ready``."""
+
+    __slots__ = ("ready", "job")
+
+    def __init__(self) -> None:
+        self.ready = threading.Lock()
+        self.ready.acquire()
+        self.job: Optional[Tuple[str, str, Dict[str, Any]]] = None
+
+
 class RpcServer:
     """Calls methods of registered objects on request of RpcClients.
 
-    Each request runs in a new daemon thread, so a slow method never blocks
-    the loop or other calls (a bounded pool could deadlock methods that wait
-    for each other). Registering and unregistering are not synchronised with
-    running calls, as in snakemq.
+    Each request runs in a daemon thread of its own (an idle one is reused), so a
+    slow method never blocks the loop or other calls (a bounded pool could deadlock
+    methods that wait for each other). Registering and unregistering are not
+    synchronised with running calls, as in snakemq.
 
     With the default ``pickler=pickle`` any peer that can connect can run
     arbitrary code here; see the module docstring and :class:`MsgpackPickler`.
@@ -131,6 +190,7 @@ class RpcServer:
         self.instances: Dict[str, Any] = {}
         #: send exceptions of regular calls back to the client (else: log them, reply a generic Error)
         self.transfer_exceptions = True
+        self._workers = _Workers(self._run_request)
         receive_hook.register(REQUEST_PREFIX, self.on_recv)
 
     def register_object(self, instance: Any, name: str) -> None:
@@ -145,7 +205,7 @@ class RpcServer:
         return self.instances
 
     def on_recv(self, dummy_conn_id: str, ident: str, message: Message) -> None:
-        """ReceiveHook callback: decode a request and start its thread."""
+        """ReceiveHook callback: decode a request and hand it to a thread."""
         try:
             params = self.pickler.loads(message.data[len(REQUEST_PREFIX):])
         except Exception as exc:  # codec boundary: pickle raises almost anything on garbage
@@ -155,9 +215,7 @@ class RpcServer:
         if problem:
             self.log.error("ident=%r sent a malformed request (%s)", ident, problem)
             return
-        thread = threading.Thread(target=self._run_request, args=(ident, params), daemon=True,
-                                  name="rpc:%s.%s" % (params["object"], params["method"]))
-        thread.start()
+        self._workers.submit(ident, params)
 
     def _run_request(self, ident: str, params: Dict[str, Any]) -> None:
         try:
@@ -167,7 +225,7 @@ class RpcServer:
                                params["object"], params["method"], ident)
 
     def call_method(self, ident: str, params: Dict[str, Any]) -> None:
-        """Run one request (in its own thread) and send the reply of a regular call."""
+        """Run one request (in a worker thread) and send the reply of a regular call."""
         is_call = params["command"] == "call"
         self.log.debug("%s ident=%r obj=%r method=%r", params["command"], ident,
                        params["object"], params["method"])
@@ -436,7 +494,7 @@ class RpcClient:
             NotConnected: the timeout passed and the request was never sent.
             PartialCall: the timeout passed after the request was sent.
         """
-        req_id = params.setdefault("req_id", os.urandom(16))
+        req_id = params.setdefault("req_id", new_uuid())  # (unique per process run, no system call)
         raw = self.pickler.dumps(params)
         call = _PendingCall(remote_ident, self.lock)
         deadline = None if method.call_timeout is None else get_time() + method.call_timeout

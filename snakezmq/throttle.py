@@ -182,6 +182,7 @@ class _Stack:
         self._link = link
         self.on_error = link.on_error
         self.on_recv_detached = link.on_recv_detached
+        self.on_closing = link.on_closing
 
     def send_detached(self, conn_id: str, packet: bytes, payload: bytes) -> None:
         self._throttle.send(conn_id, packet + payload)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List
 import pytest
 
 import snakezmq.messaging
-from compat_tests.compat_helpers import WAIT, LoopSide
+from compat_tests.compat_helpers import WAIT, BlockedCalls, LoopSide
 from snakezmq import rpc
 from snakezmq.message import Message
 from snakezmq.messaging import ReceiveHook
@@ -25,10 +25,9 @@ PICKLERS = [pytest.param(pickle, id="pickle"), pytest.param(rpc.MsgpackPickler()
 
 class Service:
     def __init__(self) -> None:
-        self.release = threading.Event()
-        self.started = threading.Event()
+        self.blocked = BlockedCalls()
+        self.started = self.blocked.started
         self.signals: List[Any] = []
-        self.blocked: List[threading.Thread] = []
 
     def echo(self, *args: Any) -> Any:
         return list(args)
@@ -46,9 +45,7 @@ class Service:
         raise CustomError("mine")
 
     def slow(self) -> str:
-        self.blocked.append(threading.current_thread())
-        self.started.set()
-        self.release.wait(WAIT)
+        self.blocked.entered()
         return "slow"
 
     def regular(self, value: Any) -> None:
@@ -74,6 +71,7 @@ class Pair:
         self.rpc_client = rpc.RpcClient(self.client.hook, pickler=pickler)
         self.service = Service()
         self.rpc_server.register_object(self.service, "service")
+        self.service.blocked.watch(self.server.messaging)
         self.proxy = self.rpc_client.get_proxy("server", "service")
         address = self.server.link.add_listener(("127.0.0.1", 0))
         self.client.link.add_connector(address, reconnect_interval=0.1)
@@ -88,9 +86,7 @@ class Pair:
         return method
 
     def stop(self) -> None:
-        self.service.release.set()
-        for thread in self.service.blocked:  # its reply goes out before the links are cleaned up
-            thread.join(WAIT)
+        self.service.blocked.release_and_wait()  # its reply goes out before the links are cleaned up
         self.client.stop()
         self.server.stop()
 
@@ -336,6 +332,51 @@ def test_proxy_does_not_turn_dunders_into_remote_methods(make_pair):
     assert pair.proxy.echo is pair.proxy.echo
     clone = pair.proxy.echo.clone()
     assert clone is not pair.proxy.echo and clone.name == "echo"
+
+
+# -- the server's threads: one per running request, reused when idle ---------------------------------
+
+def idle_workers(workers: Any, count: int) -> Callable[[], bool]:
+    return lambda: len(workers._idle) == count
+
+
+def test_workers_reuse_an_idle_thread():
+    ran: List[int] = []
+    workers = rpc._Workers(lambda ident, params: ran.append(threading.get_ident()))
+    for number in range(3):
+        workers.submit("client", {"object": "o", "method": "m%d" % number})
+        wait_until(idle_workers(workers, 1))
+    assert len(ran) == 3 and len(set(ran)) == 1
+
+
+def test_workers_start_a_thread_for_each_request_while_none_is_idle():
+    """Methods that wait for each other never deadlock: no bound on the threads."""
+    both = threading.Barrier(2, timeout=WAIT)
+    threads: List[int] = []
+
+    def run(ident: str, params: Dict[str, Any]) -> None:
+        both.wait()  # returns only once the two requests run at the same time
+        threads.append(threading.get_ident())
+
+    workers = rpc._Workers(run)
+    workers.submit("a", {"object": "o", "method": "first"})
+    workers.submit("b", {"object": "o", "method": "second"})
+    wait_until(idle_workers(workers, 2))
+    assert len(set(threads)) == 2
+
+
+def test_an_idle_worker_ends_after_its_idle_time(monkeypatch):
+    monkeypatch.setattr(rpc._Workers, "IDLE_SECONDS", 0.05)
+    ran: List[threading.Thread] = []
+    workers = rpc._Workers(lambda ident, params: ran.append(threading.current_thread()))
+    workers.submit("client", {"object": "service", "method": "echo"})
+    wait_until(lambda: bool(ran))
+    assert ran[0].name == "rpc:service.echo"
+    wait_until(lambda: not ran[0].is_alive())
+    assert workers._idle == []
+    workers.submit("client", {"object": "service", "method": "again"})  # a new thread again
+    wait_until(lambda: len(ran) == 2)
+    assert ran[1] is not ran[0] and ran[1].name == "rpc:service.again"
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:

@@ -1,7 +1,8 @@
 """The wheel test's checks, run by ./run-tests (not by pytest: it needs a venv of its own).
 
 ``python wheel_check.py extras WHEEL``
-    prints the wheel's extras except ``test``, comma-separated, for
+    prints the wheel's extras except ``test`` and ``bench`` (the checkout's tests and
+    benchmarks, not features of the package), comma-separated, for
     ``pip install "WHEEL[extras]"``: every extra must install.
 ``python -I wheel_check.py installed SOURCE_DIR``
     run in a fresh venv where only the wheel (with those extras) is installed, from
@@ -28,11 +29,14 @@ import zipfile
 from typing import List, Set
 
 
+DEV_EXTRAS = ("test", "bench")  #: extras for working on the checkout, not installed with the wheel
+
+
 def wheel_extras(wheel: str) -> List[str]:
     with zipfile.ZipFile(wheel) as archive:
         name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
         metadata = email.parser.BytesParser().parsebytes(archive.read(name))
-    return [extra for extra in metadata.get_all("Provides-Extra", []) if extra != "test"]
+    return [extra for extra in metadata.get_all("Provides-Extra", []) if extra not in DEV_EXTRAS]
 
 
 def source_modules(source_dir: str) -> Set[str]:

@@ -15,8 +15,12 @@ Theory of operation (see docs/protocol.md for the packets):
   The peer counts as connected (``on_connect``, TTLs stop) from its RESUME on.
 - Sending: connected queues with waiting messages are flushed at every ``tick`` in
   MESSAGES packets (``_core.batching``), within the outbox's window.
-- Acks: a big packet (``ACK_AT_ONCE_*``) is acknowledged right after delivery; a
-  small one rides on the first packet back (a reply), else goes at the next tick.
+- Acks: a packet of ``ACK_AT_ONCE_*`` messages or bytes is acknowledged right after
+  delivery (the sender refills its window while we work); smaller ones add up, and
+  once as much is owed the ack goes at the end of the loop pass (a full window of
+  16,384 always gets its ack at once). Less rides on the first packet back (a reply),
+  else goes within ``ACK_DELAY``: an RPC reply, made in another thread, or the next
+  request then carries it (two packets per call, not four).
   Every packet a sender sends carries its confirmation (acks processed so far); a
   sender with nothing more to send confirms within ``CONFIRM_DELAY``.
 - Timers: TTL expiry, unclaimed-queue warnings, keepalive pings and confirmations
@@ -38,8 +42,9 @@ from .peers import Peer, keepalive_scan, refusal_of
 UNCLAIMED_GRACE = 5.0  #: warn about messages waiting this long for an ident nobody connected as
 KEEPALIVE_SCAN = 0.05  #: peers are checked for keepalive at most this often
 CONFIRM_DELAY = 0.1  #: a sender with nothing to send confirms acks this late at most
-#: a MESSAGES packet with at least this many messages (or bytes) is acknowledged as soon as it
-#: is delivered, so the sender refills its window while we work
+ACK_DELAY = 0.01  #: a small packet's ack waits this long at most for a packet back to ride on
+#: once at least this many messages (or bytes) are delivered and not acknowledged, the ack goes
+#: as soon as they are delivered, so the sender refills its window while we work
 ACK_AT_ONCE_COUNT = 16
 ACK_AT_ONCE_BYTES = 64 * 1024
 INFINITY = float("inf")
@@ -60,12 +65,14 @@ class MessagingProtocol:
         self._keepalive_interval: Optional[float] = None
         self.keepalive_wait = 0.5
         self._pending: List[Action] = []  #: found by queue_message, carried out at the next tick
-        self._acks_owed: Dict[str, int] = {}  #: conn_id: highest delivered seq not acknowledged yet
+        #: conn_id: (highest delivered seq not acknowledged yet, messages and bytes since our last ack)
+        self._acks_owed: Dict[str, Tuple[int, int, int]] = {}
         self._confirms: Set[str] = set()  #: conn_ids owed a confirmation
         self._expiry_due = INFINITY
         self._unclaimed_due = INFINITY
         self._pings_due = INFINITY
         self._confirm_due = INFINITY
+        self._ack_due = INFINITY  #: when the acks owed go on their own (while there are any)
         self._handlers: Dict[wire.MessagingKind, Callable[[Peer, bytes, Optional[bytes], float,
                                                            List[Action]], None]] = {
             wire.MessagingKind.IDENT: self._recv_ident,
@@ -75,6 +82,11 @@ class MessagingProtocol:
             wire.MessagingKind.PING: self._recv_ping,
             wire.MessagingKind.PONG: lambda peer, packet, payload, now, actions: None,
         }
+
+    @property
+    def acks_owed(self) -> int:
+        """How many connections are owed an ack that waits (at most ACK_DELAY) for a packet back."""
+        return len(self._acks_owed)
 
     @property
     def keepalive_interval(self) -> Optional[float]:
@@ -200,24 +212,31 @@ class MessagingProtocol:
             conn_id = self.conn_by_ident.get(ident)
             if conn_id is not None:
                 self._flush(self.peers[conn_id], actions)
-        if self._acks_owed:
-            owed, self._acks_owed = self._acks_owed, {}
-            for conn_id, upto in owed.items():
-                self._send_ack(self.peers[conn_id], upto, actions)
+        if self._acks_owed and now >= self._ack_due:
+            actions += self.acks_now()
         if self._confirms and now >= self._confirm_due:
             for conn_id in list(self._confirms):
                 peer = self.peers[conn_id]
                 self._send_ack(peer, peer.record.delivered if peer.record else 0, actions)
         return actions
 
+    def acks_now(self) -> List[Action]:
+        """Every ack still waiting for a packet to ride on, sent now (also when the link closes)."""
+        actions: List[Action] = []
+        owed, self._acks_owed = self._acks_owed, {}
+        for conn_id, (upto, _, _) in owed.items():
+            self._send_ack(self.peers[conn_id], upto, actions)
+        return actions
+
     def tick_due(self, now: float) -> bool:
         """Whether ``tick(now)`` has anything to do."""
-        return bool(self._pending or self.outbox.sendable or self._acks_owed) or now >= self.next_deadline()
+        return bool(self._pending or self.outbox.sendable) or now >= self.next_deadline()
 
     def next_deadline(self) -> float:
         """When ``tick`` has something to do next, on its own (INFINITY: nothing)."""
         return min(self._expiry_due, self._unclaimed_due, self._pings_due,
-                   self._confirm_due if self._confirms else INFINITY)
+                   self._confirm_due if self._confirms else INFINITY,
+                   self._ack_due if self._acks_owed else INFINITY)
 
     def _report_unclaimed(self, now: float, actions: List[Action]) -> None:
         connected = sorted(self.conn_by_ident)
@@ -257,15 +276,16 @@ class MessagingProtocol:
         taken = self.outbox.take_sendable(ident)
         if not taken:
             return
-        ack = self._acks_owed.pop(peer.conn_id, 0)
+        owed = self._acks_owed.pop(peer.conn_id, None)
+        ack = owed[0] if owed is not None else 0
         told = self._confirmation(peer)
         result = batching.encode_taken(taken, ack, *told, self.max_packet_size)
         for packet, payload in result.packets:
             actions.append(Transmit(peer.conn_id, packet, payload))
         if result.packets:
             self._told(peer, told)
-        elif ack:  # every message was too large: the ack still goes
-            self._acks_owed[peer.conn_id] = ack
+        elif owed is not None:  # every message was too large: the ack still goes
+            self._acks_owed[peer.conn_id] = owed
         for seq, message in result.too_large:
             actions.append(Problem(peer.conn_id, _too_large(message, self.max_packet_size)))
             actions.append(ReportDropped(self.outbox.drop_in_flight(ident, seq), TOO_LARGE))
@@ -338,12 +358,24 @@ class MessagingProtocol:
         if not count:
             return
         self._deliver(peer, record, batch, actions)
-        last_seq = batch.first_seq + count - 1
-        if count >= ACK_AT_ONCE_COUNT or len(packet) >= ACK_AT_ONCE_BYTES or payload is not None:
+        self._owe_ack(peer, batch.first_seq + count - 1, count, len(packet), payload, now, actions)
+
+    def _owe_ack(self, peer: Peer, last_seq: int, count: int, size: int, payload: Optional[bytes],
+                 now: float, actions: List[Action]) -> None:
+        """Acknowledge up to ``last_seq`` now (a big packet), at the end of this loop pass
+        (enough small ones), or within ACK_DELAY (see Acks above)."""
+        if count >= ACK_AT_ONCE_COUNT or size >= ACK_AT_ONCE_BYTES or payload is not None:
             self._acks_owed.pop(peer.conn_id, None)
             self._send_ack(peer, last_seq, actions)
-        else:
-            self._acks_owed[peer.conn_id] = last_seq
+            return
+        owed = self._acks_owed.pop(peer.conn_id, None)
+        if owed is not None:
+            count, size = count + owed[1], size + owed[2]
+        if count >= ACK_AT_ONCE_COUNT or size >= ACK_AT_ONCE_BYTES:
+            self._ack_due = now  # (the tick that ends this pass sends it)
+        elif owed is None and not self._acks_owed:  # (else the earliest owed ack keeps its time)
+            self._ack_due = now + ACK_DELAY
+        self._acks_owed[peer.conn_id] = (last_seq, count, size)
 
     def _deliver(self, peer: Peer, record: StreamRecord, batch: wire.MessagesPacket,
                  actions: List[Action]) -> None:

@@ -34,6 +34,8 @@ class Connections:
         #: ``func(conn_id, packet, payload)``: a packet whose payload came as a frame of its own
         #: (without a subscriber, the Link's ``on_recv`` gets ``packet + payload``)
         self.on_recv_detached = Callback()
+        #: ``func()``: close_all() is about to close every connection (_stack.LinkStack)
+        self.on_closing = Callback()
         self.loop = Loop(self)
         self.loop.deadline_sources.append(self._owners_deadline)
         self.listeners: Dict[Any, Listener] = {}
@@ -99,8 +101,12 @@ class Connections:
         """Close every connector and listener, after waiting up to ``linger_seconds`` for peers
         to confirm what they were sent (``linger``); a raising user ``on_disconnect`` stops
         nothing (the first exception is raised at the end)."""
-        self.send_gathered()
         first_error: Optional[BaseException] = None
+        try:
+            self.on_closing()  # (the layers' last words, lingered for like any data)
+        except Exception as exc:
+            first_error = exc
+        self.send_gathered()
         owners: List[Any] = [self.connectors.pop(key) for key in list(self.connectors)]
         owners += [self.listeners.pop(key) for key in list(self.listeners)]
         linger.flush(owners, linger_seconds)

@@ -48,6 +48,9 @@ class Loop:
         self._lock = threading.RLock()
         self._thread: Optional[int] = None
         self._wake_soon = False  #: the loop thread asked for another pass without blocking
+        self._woken = False  #: woken while no thread was in run(): the next pass has an event
+        #: an outside event loop watches the descriptors (``descriptors()``): wakes must write
+        self._watched = False
 
     def register(self, sock: Any, handler: Callable[[float], None]) -> None:
         """Call ``handler(now)`` when ``sock`` (a ZeroMQ socket or a descriptor) is readable."""
@@ -59,11 +62,21 @@ class Loop:
             self._poller.unregister(sock)
 
     def wake(self) -> None:
-        """Thread-safe: make a blocked poll return at once."""
-        if self._thread == threading.get_ident():
+        """Thread-safe: make a blocked poll return at once (or the next poll not block)."""
+        thread = self._thread
+        if thread == threading.get_ident():
             self._wake_soon = True  # called from a callback: the next poll must not block
-        else:
-            self._wakeup.wake()
+            return
+        if thread is None and not self._watched:
+            # Nobody polls (the application queues, then runs the loop): no system call; the
+            # next pass does not block and counts as one with events, as if the wakeup
+            # descriptor had been written. Checked again after setting the flag: a thread
+            # entering run() sets _thread before its pass reads _woken, so one of us sees
+            # the other's write.
+            self._woken = True
+            if self._thread is None:
+                return
+        self._wakeup.wake()
 
     def in_loop_thread(self) -> bool:
         """The caller is the thread inside ``run()`` (a callback)."""
@@ -101,7 +114,8 @@ class Loop:
     def run_once(self, poll_timeout: float, floor: float = MIN_POLL_TIMEOUT) -> bool:
         """One pass; True if the poll had events. ``floor``: the shortest poll when idle."""
         now = time.monotonic()
-        if self._work.busy() or self._wake_soon:
+        woken, self._woken = self._woken, False
+        if self._work.busy() or self._wake_soon or woken:
             self._wake_soon = False
             timeout = 0.0
         else:
@@ -116,7 +130,7 @@ class Loop:
         self._work.tick(now)
         self._wake_soon = False  # what callbacks queued so far is flushed by on_loop_pass now
         self._work.passed()
-        return bool(ready)
+        return bool(ready) or woken
 
     # -- an outside event loop runs the passes (snakezmq.asyncio) ---------------------------
 
@@ -126,6 +140,7 @@ class Loop:
         A ZeroMQ socket's descriptor (``ZMQ_FD``) is edge-triggered: it signals new events
         only after a check found none (``run_outside`` ends with one). The socket is there
         so that a driver sees a new socket that got a closed socket's descriptor number."""
+        self._watched = True  # (from now on a wake with no thread in run() writes too)
         return {sock if isinstance(sock, int) else int(sock.FD): sock for sock, _ in self._poller.sockets}
 
     def next_timeout(self) -> Optional[float]:

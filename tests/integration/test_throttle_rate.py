@@ -190,6 +190,7 @@ class FakeLink:
         self._unreported: List[int] = []
         self.deadline_sources: List[Any] = []
         self.stack = types.SimpleNamespace(on_error=Callback(), on_recv_detached=Callback(),
+                                           on_closing=Callback(),
                                            add_deadline_source=self.deadline_sources.append,
                                            send_part=self._send_part)
 

@@ -6,6 +6,7 @@ blocked poll. Nothing here sleeps: threads meet at barriers and events.
 """
 from __future__ import annotations
 
+import select
 import socket
 import statistics
 import threading
@@ -160,3 +161,39 @@ def wake_at_once(link) -> None:
         thread.start()
     for thread in threads:
         thread.join(RESCUE_AFTER)
+
+
+def test_a_wake_racing_with_a_loop_entering_run_is_never_lost(links) -> None:
+    """While no thread is in ``loop()``, ``wakeup_poll()`` writes nothing (the next pass just
+    does not block and counts as an event); a wake racing with a thread entering
+    ``loop(poll_timeout=None, count=1)`` must still end that loop."""
+    link = links.new()
+    host, port = link.add_listener(("127.0.0.1", 0))
+    lost = threading.Event()
+    for _ in range(ROUNDS * 10):
+        start = threading.Barrier(2)
+        waker = threading.Thread(target=lambda: (start.wait(RESCUE_AFTER), link.wakeup_poll()))
+        waker.start()
+        rescuer = threading.Timer(RESCUE_AFTER, lambda: (lost.set(), rescue(host, port)))
+        rescuer.start()
+        start.wait(RESCUE_AFTER)
+        link.loop(poll_timeout=None, count=1)
+        rescuer.cancel()
+        waker.join(RESCUE_AFTER)
+        assert not lost.is_set(), "a wakeup_poll() racing with loop() did not end it"
+
+
+def test_a_wake_from_another_thread_reaches_an_outside_event_loop(links) -> None:
+    """A driver in another event loop (snakezmq.asyncio) watches ``poll_fds()`` and runs
+    passes with ``run_once``, so no thread is in ``loop()`` between passes: a wake from
+    another thread must still make the wakeup descriptor readable."""
+    link = links.new()
+    plain = [fd for fd, owner in link.poll_fds().items() if isinstance(owner, int)]
+    assert len(plain) == 1  # the wakeup socket pair's reading end
+    while link.run_once(0.0):
+        pass
+    waker = threading.Thread(target=link.wakeup_poll)
+    waker.start()
+    waker.join(RESCUE_AFTER)
+    readable, _, _ = select.select(plain, [], [], 0)
+    assert readable == plain, "the outside event loop would not learn of the wake"
