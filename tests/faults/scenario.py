@@ -8,7 +8,7 @@ reconnect times are measured from the moment the test applied a fault or healed 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..integration.delivery import Received, runs, stats, wait_until
 from .netns import ADDRESSES, NetPair
@@ -48,6 +48,8 @@ class Scenario:
         self.net = net
         self._start_peer = peers
         self.reconnect_interval = reconnect_interval
+        #: (interval, wait) of both peers' Messaging keepalive (None: off), set before ``start``
+        self.keepalive: Optional[Tuple[float, float]] = None
         self.peer: Dict[str, Any] = {}  #: ident: its current process
         self.started: List[Any] = []
         self.faults = 0
@@ -79,6 +81,8 @@ class Scenario:
         return self.peer[CONNECTOR]
 
     def _peer(self, side: str, *args: str) -> Any:
+        if self.keepalive is not None:
+            args += ("--keepalive", "%s,%s" % self.keepalive)
         peer = self._start_peer(*args, "--recv-summary", "--max-runtime", str(MAX_RUNTIME),
                                 prefix=self.net.prefix(side))
         self.started.append(peer)

@@ -8,14 +8,20 @@ heal. Skipped, with the reason, where namespaces cannot be made (not root).
 """
 from __future__ import annotations
 
+import pytest
+
+from snakezmq._core.liveness import DEAD_AFTER
 from snakezmq._core.outbox import WINDOW
 
-from ..integration.delivery import Received, assert_receiver_crash_contract, stats
+from ..integration.delivery import Received, assert_receiver_crash_contract, stats, wait_until
 from .scenario import CONNECTOR, LISTENER, Scenario
 
 RATE = 200  #: messages per second each way
 SHORT_PARTITION = 2.0  #: seconds; TCP's retransmission backoff then still recovers before 6 s
 LOSS_SECONDS = 4.0
+SLOW_LINK_KBIT = 8000
+BIG = 10 * 1024 * 1024  #: one message this large is over 10 s in flight at 8 Mbit/s
+BIG_ARRIVES = 30.0  #: it arrives this long after it was sent, at the latest
 
 
 def _streams(scenario: Scenario, seconds: float, idents=(CONNECTOR, LISTENER)) -> None:
@@ -84,6 +90,26 @@ def test_bandwidth_limit_large_messages(scenario):
     scenario.fault(lambda: scenario.net.limit_rate(8000))
     scenario.stream(CONNECTOR, 16, rate=8, size=256 * 1024)
     scenario.stream(LISTENER, 4 * RATE, RATE)
+    print(scenario.assert_contract())
+    assert scenario.disconnects() == []
+
+
+@pytest.mark.parametrize("sender, keepalive", [(CONNECTOR, None), (LISTENER, (1.0, 0.5))],
+                         ids=["connector-sends", "listener-sends-with-keepalive"])
+def test_one_message_in_flight_longer_than_dead_after(scenario, sender, keepalive):
+    """8 Mbit/s, one 10 MiB message: for over 10 s no complete ZeroMQ message arrives either
+    way (the receiver's answers queue behind the message, in the same TCP stream). Its bytes
+    arriving are a sign of life (docs/protocol.md, "Liveness"): it arrives exactly once,
+    ``on_message_sent`` fires once, nobody is taken for dead, not even by Messaging's keepalive."""
+    assert BIG * 8 / (SLOW_LINK_KBIT * 1000) > DEAD_AFTER + 2  # (the point of the test)
+    scenario.keepalive = keepalive
+    scenario.start()
+    scenario.fault(lambda: scenario.net.limit_rate(SLOW_LINK_KBIT))
+    stream = scenario.stream(sender, 1, rate=1, size=BIG)
+    wait_until(lambda: scenario.disconnects() or scenario.received(stream), BIG_ARRIVES,
+               "the big message, or a disconnect", watch=scenario.alive())
+    assert scenario.disconnects() == [], "taken for dead while the message was in flight: %s" % [
+        (ident, e["text"]) for ident, peer in scenario.peer.items() for e in peer.of("log")]
     print(scenario.assert_contract())
     assert scenario.disconnects() == []
 

@@ -3,6 +3,7 @@
     python peer.py --ident worker [--listen 127.0.0.1:0] [--connect 127.0.0.1:5555 ...]
                    [--reconnect-interval 0.2] [--max-runtime 60]
                    [--storage FILE] [--recv-summary] [--die-after K]
+                   [--keepalive INTERVAL,WAIT]
 
 Addresses are ``host:port`` or ZeroMQ endpoint strings. Prints one JSON object
 per line on stdout (each with ``t``, its ``time.monotonic()``): ``ready`` (with the listeners' real addresses and, with
@@ -23,6 +24,8 @@ For delivery tests with many messages:
   ``got`` line lists what that packet delivered: ``{"event": "got", "ident":
   sender, "ranges": [[first, last], ...]}`` (inclusive runs of consecutive
   numbers, in arrival order).
+- ``--keepalive INTERVAL,WAIT``: Messaging's ``keepalive_interval`` and
+  ``keepalive_wait`` (seconds).
 - ``--die-after K``: after the K-th message reached ``on_message_recv`` (and was
   reported), the process SIGKILLs itself: a crash in the middle of a batch.
 - ``{"cmd": "send_many", "to": ident, "n": N, "start": 0, "size": 100, "ttl": null,
@@ -142,6 +145,7 @@ def main() -> int:
     parser.add_argument("--storage", default=None)
     parser.add_argument("--recv-summary", action="store_true")
     parser.add_argument("--die-after", type=int, default=None)
+    parser.add_argument("--keepalive", default=None, help="INTERVAL,WAIT: Messaging's keepalive")
     parser.add_argument("--pause-on-connect", type=float, default=None,
                         help="stop running the loop for this many seconds (or until resume) "
                              "as soon as the first peer identifies itself")
@@ -157,6 +161,9 @@ def main() -> int:
     if args.storage:
         storage = snakezmq.storage.sqlite.SqliteQueuesStorage(args.storage)
     messaging = snakezmq.messaging.Messaging(args.ident, "", packeter, storage)
+    if args.keepalive:
+        interval, wait = (float(value) for value in args.keepalive.split(","))
+        messaging.keepalive_interval, messaging.keepalive_wait = interval, wait
     messaging.on_connect.add(lambda conn_id, ident: emit("connect", conn_id=conn_id, ident=ident))
     messaging.on_disconnect.add(lambda conn_id, ident: emit("disconnect", conn_id=conn_id, ident=ident))
     summary = Summary(args.die_after) if args.recv_summary or args.die_after else None
