@@ -45,6 +45,10 @@ class LinkStack(Protocol):
     def peer_ident(self, conn_id: str) -> Optional[str]:
         """The ident a connector announced as its routing id (listener side), else None."""
 
+    def data_age(self, conn_id: str) -> Optional[float]:
+        """Seconds since TCP data from the peer of ``conn_id`` last arrived (None: unknown):
+        a sign of life before a message completes (``_core.liveness``). The loop's thread only."""
+
 
 class PacketStack(Protocol):
     """What a Packeter offers Messaging; reached as ``packeter.stack``."""

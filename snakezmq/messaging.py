@@ -179,7 +179,7 @@ class Messaging:
             return  # (read without the lock: a sender thread that adds work also wakes the loop)
         with self._lock:
             self._protocol.max_packet_size = self.packeter.max_packet_size
-            actions = self._protocol.tick(time.monotonic())
+            actions = self._protocol.tick(time.monotonic(), self._stack.link.data_age)
         if actions:
             self._execute(actions)
 

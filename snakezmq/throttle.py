@@ -201,3 +201,6 @@ class _Stack:
 
     def peer_ident(self, conn_id: str) -> Optional[str]:
         return self._link.peer_ident(conn_id)
+
+    def data_age(self, conn_id: str) -> Optional[float]:
+        return self._link.data_age(conn_id)

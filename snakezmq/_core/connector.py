@@ -18,7 +18,7 @@ from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 from ..exceptions import (ConnectionRefused, DuplicateIdent, SnakeMQException,
                           SnakeMQIncompatibleProtocol)
 from .drops import Hangup, cut_report, cut_while_sending
-from .liveness import Liveness, Verdict
+from .liveness import DataAge, Liveness, Verdict, unknown
 from .wire import LINK_VERSION
 
 HELLO_TIMEOUT = 1.0  #: no WELCOME this long after HELLO: probe
@@ -211,8 +211,9 @@ class ConnectorState:
         error = DuplicateIdent(ident, "at %s: %s" % (self.endpoint, text))
         return [CloseProbe(), Problem("error", str(error), error)] + self._restart_refused(now)
 
-    def tick(self, now: float) -> List[Action]:
-        """Timers: reconnect, hello/probe timeouts, warnings, liveness."""
+    def tick(self, now: float, data_age: DataAge = unknown) -> List[Action]:
+        """Timers: reconnect, hello/probe timeouts, warnings, liveness (``data_age``: when TCP
+        data from the listener last arrived, asked only when a liveness verdict is due)."""
         phase = self.phase
         if phase is Phase.WAITING:
             return self.start(now) if now >= self.retry_at else []
@@ -229,7 +230,7 @@ class ConnectorState:
             self._enter_connecting(now)
             return [CloseProbe(), Problem("warning", text), DestroySocket(), CreateSocket()]
         if phase is Phase.ESTABLISHED and self.liveness is not None:
-            verdict = self.liveness.check(now)
+            verdict = self.liveness.check(now, data_age)
             if verdict is Verdict.PING:
                 return [SendPing()]
             if verdict is Verdict.DEAD:

@@ -5,21 +5,21 @@ Pure: times are float seconds on a monotonic clock, passed in.
 """
 from __future__ import annotations
 
-from typing import Iterable, List, Optional, Tuple
+import functools
+from typing import Callable, Iterable, List, Optional, Tuple
 
 from ..exceptions import DuplicateIdent, SnakeMQException, SnakeMQIncompatibleProtocol, SnakeMQNoIdent
 from . import wire
 from .delivered import StreamRecord
+from .liveness import INFINITY, Liveness, Verdict, unknown
 
 MAX_IDENT_LENGTH = 50
-INFINITY = float("inf")
 
 
 class Peer:
     """One connection: its ident once identified, its stream record once resumed, liveness."""
 
-    __slots__ = ("conn_id", "announced", "ident", "incarnation", "record", "last_heard",
-                 "ping_sent", "told")
+    __slots__ = ("conn_id", "announced", "ident", "incarnation", "record", "liveness", "told")
 
     def __init__(self, conn_id: str, announced: Optional[str], now: float) -> None:
         self.conn_id = conn_id
@@ -27,8 +27,7 @@ class Peer:
         self.ident: Optional[str] = None  #: set by its IDENT
         self.incarnation = b""
         self.record: Optional[StreamRecord] = None  #: its stream to us; set by its RESUME
-        self.last_heard = now
-        self.ping_sent: Optional[float] = None
+        self.liveness = Liveness(now)  #: its packets (and TCP data), for the keepalive
         self.told = (0, False)  #: the (confirmed, restoring) we last sent it
 
 
@@ -49,22 +48,23 @@ def refusal_of(peer: Peer, version: int, ident: str,
     return None
 
 
-def keepalive_scan(peers: Iterable[Peer], interval: float, wait: float,
-                   now: float) -> Tuple[List[str], List[Peer], float]:
-    """snakemq's keepalive: a peer silent for ``interval`` is pinged, one that then does not
-    answer within ``wait`` is given up. Returns (conn_ids to ping, silent peers, when the
-    next peer falls due)."""
+def keepalive_scan(peers: Iterable[Peer], interval: float, wait: float, now: float,
+                   data_age: Callable[[str], Optional[float]] = unknown
+                   ) -> Tuple[List[str], List[Peer], float]:
+    """snakemq's keepalive: a peer silent for ``interval`` is pinged, one that then shows no
+    sign of life within ``wait`` is given up (``_core.liveness``: TCP data from it counts,
+    ``data_age(conn_id)``). Returns (conn_ids to ping, silent peers, when the next peer
+    falls due)."""
     pings: List[str] = []
     silent: List[Peer] = []
     next_due = INFINITY
     for peer in peers:
-        if peer.ping_sent is None and now - peer.last_heard >= interval:
-            peer.ping_sent = now
-            pings.append(peer.conn_id)
-        if peer.ping_sent is None:
-            next_due = min(next_due, peer.last_heard + interval)
-        elif now - peer.ping_sent > wait:
+        liveness = peer.liveness
+        verdict = liveness.check(now, functools.partial(data_age, peer.conn_id), interval, INFINITY, wait)
+        if verdict is Verdict.DEAD:
             silent.append(peer)
-        else:
-            next_due = min(next_due, peer.ping_sent + wait)
+            continue
+        if verdict is Verdict.PING:
+            pings.append(peer.conn_id)
+        next_due = min(next_due, liveness.next_deadline(interval, INFINITY, wait))
     return pings, silent, next_due

@@ -36,6 +36,7 @@ from . import batching, wire
 from .actions import (TOO_LARGE, TTL_RAN_OUT, Action, Deliver, PeerIdentified, PeerLost, Problem,
                       ReportDropped, ReportSent, Silent, StoreTtls, Transmit, Unclaimed)
 from .delivered import DeliveredLog, StreamRecord, accept
+from .liveness import unknown
 from .outbox import Outbox
 from .peers import Peer, keepalive_scan, refusal_of
 
@@ -171,8 +172,7 @@ class MessagingProtocol:
         peer = self.peers.get(conn_id)
         if peer is None:
             return []
-        peer.last_heard = now
-        peer.ping_sent = None
+        peer.liveness.heard(now)
         actions: List[Action] = []
         try:
             kind = wire.messaging_kind(packet)
@@ -194,8 +194,9 @@ class MessagingProtocol:
 
     # -- time ----------------------------------------------------------------------------------
 
-    def tick(self, now: float) -> List[Action]:
-        """Once per loop pass: timers that are due, waiting messages, owed acks."""
+    def tick(self, now: float, data_age: Callable[[str], Optional[float]] = unknown) -> List[Action]:
+        """Once per loop pass: timers that are due, waiting messages, owed acks. ``data_age(conn_id)``:
+        seconds since TCP data from that peer arrived (the keepalive counts it; ``_core.liveness``)."""
         if not self.tick_due(now):
             return []  # (the usual pass of a request/response loop)
         actions, self._pending = self._pending, []
@@ -207,7 +208,7 @@ class MessagingProtocol:
         if now >= self._unclaimed_due:
             self._report_unclaimed(now, actions)
         if now >= self._pings_due:
-            self._keepalive(now, actions)
+            self._keepalive(now, actions, data_age)
         for ident in list(self.outbox.sendable):  # connected, with messages waiting
             conn_id = self.conn_by_ident.get(ident)
             if conn_id is not None:
@@ -246,12 +247,14 @@ class MessagingProtocol:
                                    if q.away_since is not None and not q.waiting_reported and len(q)),
                                   default=INFINITY)
 
-    def _keepalive(self, now: float, actions: List[Action]) -> None:
+    def _keepalive(self, now: float, actions: List[Action],
+                   data_age: Callable[[str], Optional[float]]) -> None:
         interval = self._keepalive_interval
         if interval is None:
             self._pings_due = INFINITY
             return
-        pings, silent, next_due = keepalive_scan(self.peers.values(), interval, self.keepalive_wait, now)
+        pings, silent, next_due = keepalive_scan(self.peers.values(), interval, self.keepalive_wait, now,
+                                                 data_age)
         actions += [Transmit(conn_id, wire.PING_PACKET) for conn_id in pings]
         actions += [Silent(peer.conn_id, peer.ident) for peer in silent]
         self._pings_due = max(next_due, now + KEEPALIVE_SCAN)

@@ -12,9 +12,10 @@ Theory of operation:
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from .liveness import PING_INTERVAL, Liveness, Verdict
+from .liveness import PING_INTERVAL, Liveness, Verdict, unknown
 
 CHECK_EVERY = 0.1  #: liveness is checked this often at most (pings come after seconds of silence)
 
@@ -87,15 +88,17 @@ class SessionTable:
         del self._by_conn[session.conn_id]
         return session.conn_id
 
-    def liveness_check(self, now: float) -> Tuple[List[bytes], List[bytes]]:
-        """``(to_ping, dead)`` routing ids; the caller ends the dead ones."""
+    def liveness_check(self, now: float, data_age: Callable[[Session], Optional[float]] = unknown
+                       ) -> Tuple[List[bytes], List[bytes]]:
+        """``(to_ping, dead)`` routing ids; the caller ends the dead ones. ``data_age(session)``:
+        seconds since TCP data from its peer arrived (None: unknown), asked only when due."""
         to_ping: List[bytes] = []
         dead: List[bytes] = []
         if now < self._next_check or now < self._earliest:
             return to_ping, dead
         earliest = float("inf")
         for session in self._by_rid.values():
-            verdict = session.liveness.check(now)
+            verdict = session.liveness.check(now, functools.partial(data_age, session))
             if verdict is Verdict.DEAD:
                 dead.append(session.rid)
                 continue

@@ -237,3 +237,8 @@ class Connections:
         """The ident a connector announced as its routing id (listener side), else None."""
         owner = self._owner_by_conn.get(conn_id)
         return owner.peer_ident(conn_id) if owner is not None else None
+
+    def data_age(self, conn_id: str) -> Optional[float]:
+        """Seconds since TCP data from the peer of ``conn_id`` last arrived (None: unknown)."""
+        owner = self._owner_by_conn.get(conn_id)
+        return owner.data_age(conn_id) if owner is not None else None

@@ -51,6 +51,7 @@ class Connector:
         self.failures = curve.failure_limit()
         self.stalls = LoopStalls(time.monotonic(), sockets.QUIET_CLOSE_AFTER)
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
+        self.remote_address = ""  #: "ip:port" of the listener's side, as the OS reports it
         self.ends: Optional[peersocket.Ends] = None  #: the connection's OS addresses (get_socket_by_conn)
         self.parts = Reassembly()  #: packets arriving in PART pieces
         self.limit = -1  #: ZMQ_MAXMSGSIZE of the DEALER (-1: none)
@@ -101,7 +102,7 @@ class Connector:
         self.monitor.close(self.dealer)
         self.dealer.close(linger=sockets.BYE_LINGER_MS)
         self.dealer = self.monitor = None
-        self.local_address = ""
+        self.local_address = self.remote_address = ""
         self.ends = None
 
     def _open_probe(self, action: state_machine.OpenProbe) -> None:
@@ -155,9 +156,11 @@ class Connector:
 
     def _connection_up(self, ends: Optional[peersocket.Ends]) -> None:
         """A connection is up (``ends``: its addresses, from the monitor, which holds it to see
-        why it drops): for HELLO and PROBE (``local_address``) and ``get_socket_by_conn``."""
+        why it drops): for HELLO and PROBE (``local_address``), ``get_socket_by_conn`` and
+        liveness (``remote_address``: its TCP data, ``_data_age``)."""
         self.ends = peersocket.connector_ends(ends, self.endpoint)
         self.local_address = format_address(self.ends.local) if self.ends is not None else ""
+        self.remote_address = format_address(ends.remote) if ends is not None else ""
 
     def _handshake_failed(self, event: int, value: int) -> None:
         """ZMTP/CURVE handshake failure. A refusal (key, mechanism, wrong server key) is an
@@ -295,6 +298,14 @@ class Connector:
     def peer_ident(self, conn_id: str) -> Optional[str]:
         return None  # a listener announces its ident in Messaging's IDENT only
 
+    def data_age(self, conn_id: str) -> Optional[float]:
+        """Seconds since TCP data from the listener arrived (None: unknown)."""
+        return self._data_age() if conn_id == self.state.conn_id else None
+
+    def _data_age(self) -> Optional[float]:
+        """Read on the monitor's hold of the connection (``_connection_up``'s address)."""
+        return self.monitor.data_age(self.remote_address) if self.monitor is not None else None
+
     def close_conn(self, conn_id: str, now: float) -> None:
         if conn_id != self.state.conn_id:
             raise KeyError(conn_id)
@@ -309,7 +320,7 @@ class Connector:
         conn_id = self.state.conn_id
         if conn_id is not None and self.outgoing and self.dealer is not None:
             self.outgoing.flush(self.dealer, conn_id, self.sink, self.ledger)
-        self._run(self.state.tick(now))
+        self._run(self.state.tick(now, self._data_age))
 
     def next_deadline(self) -> float:
         if self.hello_unsent or self.outgoing:

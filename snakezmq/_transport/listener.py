@@ -12,7 +12,7 @@ from .._core.drops import Hangup, LoopStalls, PendingCuts, cut_report, cut_while
 from .._core.linger import Farewell, RidLedgers
 from .._core.liveness import DEAD_AFTER, Sweeps
 from .._core.reassembly import Reassembly
-from .._core.sessions import SessionTable
+from .._core.sessions import Session, SessionTable
 from ..exceptions import DuplicateIdent, WireError
 from . import curve, peersocket, sockets
 from .linger import LOCAL_SESSIONS
@@ -429,6 +429,15 @@ class Listener:
         log.info("disconnect %s", conn_id)
         self.sink._disconnected(conn_id)
 
+    def data_age(self, conn_id: str) -> Optional[float]:
+        """Seconds since TCP data from the peer of ``conn_id`` arrived (None: unknown)."""
+        session = self.sessions.by_conn(conn_id)
+        return self._session_data_age(session) if session is not None else None
+
+    def _session_data_age(self, session: Session) -> Optional[float]:
+        """Read on the held connection to the ``ip:port`` from its HELLO (``monitor.find``)."""
+        return self.monitor.data_age(session.peer_address)
+
     def peer_ident(self, conn_id: str) -> Optional[str]:
         """The ident a connector announced through its routing id (None if it did not)."""
         session = self.sessions.by_conn(conn_id)
@@ -458,7 +467,7 @@ class Listener:
                 self.outgoing.flush(self.router, conn_id, self.sink, self.ledgers[session.rid])
             except Unreachable:
                 self._gone(session.rid, now)
-        to_ping, dead = self.sessions.liveness_check(now)
+        to_ping, dead = self.sessions.liveness_check(now, self._session_data_age)
         for rid in to_ping:
             self._ping(rid, now)
         for rid in dead:

@@ -4,7 +4,8 @@ libzmq closes a connection whose peer sends a message over ``ZMQ_MAXMSGSIZE``
 and its monitor reports only ``DISCONNECTED``, as for a peer that hung up. To
 tell the two apart (``_core.drops``), a ``ConnectionMonitor`` keeps a duplicate
 of each connection's descriptor and looks at what is left of the connection
-once libzmq dropped it.
+once libzmq dropped it; and it asks the kernel when data last arrived on a
+connection (``tcpinfo``: bytes arriving are a sign of life, ``_core.liveness``).
 
 A monitor event carries a descriptor *number*, read some time after libzmq
 made the event: by then libzmq may have closed the descriptor and the number
@@ -32,6 +33,7 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from .._core.drops import Hangup, host_of
+from . import tcpinfo
 
 PRUNE_INTERVAL = 1.0  #: seconds between looks for connections closed without DISCONNECTED
 _endpoints = itertools.count(1)
@@ -171,19 +173,31 @@ class ConnectionMonitor:
         finally:
             sock.close()
 
-    def shut(self, address: str) -> bool:
-        """End the held connection to ``address`` (``"ip:port"``, or a host with one held
-        connection): libzmq reads its end and frees the peer's routing id. False: none found."""
+    def find(self, address: str) -> Optional[socket.socket]:
+        """The held connection to ``address`` (``"ip:port"``, or a host with one held
+        connection); None when there is none, or more than one."""
         found = [sock for sock, _, remote in self._held.values() if address and remote == address]
         if not found and address and host_of(address) == address:
             found = [sock for sock, _, remote in self._held.values() if host_of(remote) == address]
-        if len(found) != 1:
+        return found[0] if len(found) == 1 else None
+
+    def shut(self, address: str) -> bool:
+        """End the held connection to ``address`` (see ``find``): libzmq reads its end and
+        frees the peer's routing id. False: none found."""
+        sock = self.find(address)
+        if sock is None:
             return False
         try:
-            found[0].shutdown(socket.SHUT_RDWR)
+            sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             return False
         return True
+
+    def data_age(self, address: str) -> Optional[float]:
+        """Seconds since TCP data last arrived on the held connection to ``address`` (see
+        ``find``); None when unknown (none held, not Linux): liveness then goes by messages only."""
+        sock = self.find(address)
+        return tcpinfo.data_age(sock) if sock is not None else None
 
     def prune_every(self, now: float, interval: float = PRUNE_INTERVAL) -> None:
         """``prune()``, at most every ``interval`` seconds (called on every loop pass)."""

@@ -196,3 +196,19 @@ def test_reset_of_an_established_session_says_hello_again():
     state, _ = in_phase(Phase.ESTABLISHED)
     assert state.reset(1) == [c.Disconnected("c1"), c.SendHello((2).to_bytes(8, "big"))]
     assert state.phase is Phase.HELLO_SENT
+
+
+def test_liveness_counts_tcp_data_from_the_listener():
+    """Bytes of a message still in flight keep the session (PING every interval); once they stop,
+    DEAD_AFTER later the connector reconnects, as without them."""
+    state, _ = in_phase(Phase.ESTABLISHED)
+    until = 9.0  # the listener's bytes arrive until then
+
+    def data_age_at(t):
+        return lambda: max(0.0, t - until)
+
+    verdicts = {t: state.tick(t, data_age_at(t)) for t in (2, 4, 6, 8, 10, 12, 14.99)}
+    assert all(verdicts[t] == [c.SendPing()] for t in (2, 4, 6, 8, 10)) and state.phase is Phase.ESTABLISHED
+    assert verdicts[12] == verdicts[14.99] == []  # no bytes since the PING at 10: none again
+    disconnected, problem, *rest = state.tick(until + 6, data_age_at(until + 6))
+    assert disconnected == c.Disconnected("c1") and rest == [c.DestroySocket(), c.CreateSocket()]

@@ -79,3 +79,27 @@ def test_liveness_scan_is_rate_limited_and_next_deadline_is_never_late():
     assert sessions.liveness_check(PING_INTERVAL * 2 + 0.01) == ([b"b"], [])
     assert sessions.liveness_check(3 + PING_INTERVAL) == ([b"a"], [])
     assert sessions.liveness_check(3 + DEAD_AFTER) == ([], [b"a", b"b"])
+
+
+def test_liveness_check_asks_for_the_tcp_data_of_due_sessions_only():
+    """A session whose peer's bytes keep arriving (a message longer in flight than DEAD_AFTER)
+    is pinged every PING_INTERVAL and never ended; one whose bytes stopped ends as before."""
+    sessions = table()
+    sessions.hello(b"streaming", N1, 0)
+    sessions.hello(b"stalled", N1, 0)
+    sessions.hello(b"talking", N1, 0)
+    asked = []
+
+    def data_age(session):
+        asked.append(session.rid)
+        return 0.0 if session.rid == b"streaming" else None
+
+    for t in (1, 1.5):
+        sessions.heard(b"talking", t)
+    assert sessions.liveness_check(PING_INTERVAL, data_age) == ([b"streaming", b"stalled"], [])
+    assert asked == [b"streaming", b"stalled"]  # "talking" is not due: nothing read
+    sessions.heard(b"talking", 3)
+    assert sessions.liveness_check(2 * PING_INTERVAL, data_age) == ([b"streaming"], [])
+    assert sessions.liveness_check(DEAD_AFTER, data_age) == ([b"streaming", b"talking"], [b"stalled"])
+    sessions.end(b"stalled")
+    assert sessions.liveness_check(100, data_age) == ([b"streaming"], [b"talking"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from snakezmq._core.liveness import DEAD_AFTER
+from snakezmq._core.liveness import DEAD_AFTER, PING_INTERVAL
 from snakezmq._core.outbox import WINDOW
 
 from ..integration.delivery import Received, assert_receiver_crash_contract, stats, wait_until
@@ -105,13 +105,30 @@ def test_one_message_in_flight_longer_than_dead_after(scenario, sender, keepaliv
     scenario.keepalive = keepalive
     scenario.start()
     scenario.fault(lambda: scenario.net.limit_rate(SLOW_LINK_KBIT))
+    sent_at = scenario.fault_at
     stream = scenario.stream(sender, 1, rate=1, size=BIG)
     wait_until(lambda: scenario.disconnects() or scenario.received(stream), BIG_ARRIVES,
                "the big message, or a disconnect", watch=scenario.alive())
     assert scenario.disconnects() == [], "taken for dead while the message was in flight: %s" % [
         (ident, e["text"]) for ident, peer in scenario.peer.items() for e in peer.of("log")]
-    print(scenario.assert_contract())
+    arrived_at = scenario.peer[stream.receiver].of("got")[0]["t"]
+    print(scenario.assert_contract(), "in flight for %.1f s" % (arrived_at - sent_at))
     assert scenario.disconnects() == []
+
+
+def test_partition_while_one_message_is_in_flight(scenario):
+    """Its bytes stop: the bound of a full partition holds (the receiver counted bytes as
+    signs of life, the sender the receiver's PINGs); after the heal it arrives exactly once."""
+    scenario.start()
+    scenario.net.limit_rate(SLOW_LINK_KBIT)
+    stream = scenario.stream(CONNECTOR, 1, rate=1, size=BIG // 2)
+    scenario.hold(PING_INTERVAL + 1)  # the listener has heard no message for that long
+    scenario.fault(scenario.net.partition)
+    scenario.wait_noticed()
+    assert scenario.received(stream) == []
+    healed_at = scenario.heal()
+    scenario.wait_reconnected(healed_at)
+    print(scenario.assert_contract())
 
 
 def test_receiver_killed_during_partition_restarted_after_heal(scenario):
