@@ -221,7 +221,7 @@ class Messaging:
         error = _call_each(functions_of(self.on_message_recv), action.conn_id, action.ident,
                            action.messages)
         with self._lock:  # what the callbacks queued for the sender goes now, with the ack
-            replies = self._protocol.after_delivery(action.conn_id)
+            replies = self._protocol.after_delivery(action.conn_id, time.monotonic())
         if replies:
             self._execute(replies)
         return error

@@ -183,13 +183,13 @@ class MessagingProtocol:
             actions.append(Problem(conn_id, exc))
         return actions
 
-    def after_delivery(self, conn_id: str) -> List[Action]:
+    def after_delivery(self, conn_id: str, now: float) -> List[Action]:
         """The driver delivered a packet's messages: what their callbacks queued for the
         sender goes now, carrying the ack (a reply leaves right after its request)."""
         peer = self.peers.get(conn_id)
         actions: List[Action] = []
         if peer is not None and peer.ident in self.outbox.sendable and conn_id in self._acks_owed:
-            self._flush(peer, actions)
+            self._flush(peer, actions, now)
         return actions
 
     # -- time ----------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ class MessagingProtocol:
         for ident in list(self.outbox.sendable):  # connected, with messages waiting
             conn_id = self.conn_by_ident.get(ident)
             if conn_id is not None:
-                self._flush(self.peers[conn_id], actions)
+                self._flush(self.peers[conn_id], actions, now)
         if self._acks_owed and now >= self._ack_due:
             actions += self.acks_now()
         if self._confirms and now >= self._confirm_due:
@@ -272,7 +272,7 @@ class MessagingProtocol:
         self._confirms.discard(peer.conn_id)
         return told
 
-    def _flush(self, peer: Peer, actions: List[Action]) -> None:
+    def _flush(self, peer: Peer, actions: List[Action], now: float) -> None:
         """Send what the window allows to ``peer``, with the ack owed to it."""
         ident = peer.ident
         assert ident is not None
@@ -292,6 +292,8 @@ class MessagingProtocol:
         for seq, message in result.too_large:
             actions.append(Problem(peer.conn_id, _too_large(message, self.max_packet_size)))
             actions.append(ReportDropped(self.outbox.drop_in_flight(ident, seq), TOO_LARGE))
+        if result.too_large:  # a dropped restored message changes what the peer must hear
+            self._confirm_later(peer, now)
 
     def _send_ack(self, peer: Peer, upto: int, actions: List[Action]) -> None:
         confirmed, restoring = self._told(peer, self._confirmation(peer))
@@ -346,7 +348,7 @@ class MessagingProtocol:
             actions.append(StoreTtls(stored))
         actions.append(PeerIdentified(peer.conn_id, ident))
         self._confirm_later(peer, now)
-        self._flush(peer, actions)
+        self._flush(peer, actions, now)
 
     def _recv_messages(self, peer: Peer, packet: bytes, payload: Optional[bytes], now: float,
                        actions: List[Action]) -> None:

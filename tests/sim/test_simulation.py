@@ -137,6 +137,22 @@ def test_delivery_contract_holds() -> None:
     run_state_machine_as_test(DeliverySimulation, settings=simulation_settings(EXAMPLES))
 
 
+def test_restored_message_dropped_as_too_large_ends_restoring() -> None:
+    """Found by a soak: a restarted sender whose only restored message no longer fits
+    the lowered packet limit drops it, and must then tell the receiver it is done
+    restoring (else the receiver keeps the carried uuid, and its record, for ever)."""
+    world = World(["a", "b"], None)
+    world.send("a", "b", b"x" * 200, None, True)
+    world.connect("a", "b")
+    world.drain(frozenset(("a", "b")))  # delivered; its ack waits for ACK_DELAY ...
+    world.kill("a")  # ... and never leaves: the restarted a resends from storage
+    world.lower_max_packet_size(250)
+    world.settle()
+    world.advance(protocol.CONFIRM_DELAY * 2)
+    world.settle()
+    world.check_clean()
+
+
 # -- seeded defects: each one of the bugs the design prevents, put back -------------------------------
 
 @contextlib.contextmanager

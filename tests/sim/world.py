@@ -213,7 +213,7 @@ class World:
         elif kind is Deliver:
             for message in action.messages:
                 self._delivered(node, action.ident, message)
-            self._run(node, node.protocol.after_delivery(action.conn_id), tick=False)
+            self._run(node, node.protocol.after_delivery(action.conn_id, self.now), tick=False)
         elif kind is ReportSent:
             for message in action.messages:
                 self._reported(node, message, sent=True)
