@@ -20,9 +20,8 @@ import logging
 import pickle
 import threading
 import time
-import traceback
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
 
 from ._msgpack_pickler import MsgpackPickleError as MsgpackPickleError  # re-exported
 from ._msgpack_pickler import MsgpackPickler as MsgpackPickler  # re-exported
@@ -30,6 +29,10 @@ from ._msgpack_pickler import msgpack_pickler as msgpack_pickler  # re-exported
 from ._msgpack_pickler import register_exceptions as _register_exceptions
 from ._msgpack_pickler import safe_str as _safe_str
 from ._msgpack_pickler import type_name as _type_name
+from ._rpc_calls import PendingCall as _PendingCall
+from ._rpc_calls import format_traceback as _format_traceback
+from ._rpc_calls import request_problem as _request_problem
+from ._rpc_workers import Workers as _Workers
 from .message import Message, new_uuid
 
 REQUEST_PREFIX = b"rpcreq"
@@ -103,73 +106,7 @@ def as_signal(method: F) -> F:
     return method
 
 
-def _format_traceback(exc: BaseException) -> str:
-    if exc.__traceback__ is None:
-        return ""
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-
-
 # -- server -------------------------------------------------------------------------------------
-
-class _Workers:
-    """Daemon threads that run requests, each in a thread of its own as in snakemq, but reused.
-
-    A request goes straight to an idle thread (one lock released: a thread start costs the
-    loop thread ten times that, as it waits for the new thread to run); a new thread starts
-    only when none is idle. No bound, so methods that wait for each other never deadlock.
-    A thread idle for ``IDLE_SECONDS`` ends.
-    """
-
-    IDLE_SECONDS = 30.0
-
-    def __init__(self, run: Callable[[str, Dict[str, Any]], None]) -> None:
-        self._run = run
-        self._lock = threading.Lock()
-        self._idle: List[_Slot] = []  #: guarded by _lock; the last one idled goes first
-
-    def submit(self, ident: str, params: Dict[str, Any]) -> None:
-        name = "rpc:%s.%s" % (params["object"], params["method"])
-        with self._lock:
-            slot = self._idle.pop() if self._idle else None
-        if slot is None:
-            threading.Thread(target=self._work, args=(_Slot(), ident, params), daemon=True,
-                             name=name).start()
-            return
-        slot.job = (name, ident, params)
-        slot.ready.release()
-
-    def _work(self, slot: "_Slot", ident: str, params: Dict[str, Any]) -> None:
-        while True:
-            self._run(ident, params)
-            job = self._next(slot)
-            if job is None:
-                return
-            threading.current_thread().name, ident, params = job
-
-    def _next(self, slot: "_Slot") -> Optional[Tuple[str, str, Dict[str, Any]]]:
-        """Wait idle for the next request; None after IDLE_SECONDS without one."""
-        with self._lock:
-            self._idle.append(slot)
-        if not slot.ready.acquire(timeout=self.IDLE_SECONDS):
-            with self._lock:
-                if slot in self._idle:  # not handed a request: end
-                    self._idle.remove(slot)
-                    return None
-            slot.ready.acquire()  # handed one just now: submit() releases right away
-        job, slot.job = slot.job, None
-        return job
-
-
-class _Slot:
-    """An idle worker: ``submit`` puts the request in ``job`` and releases ``ready``."""
-
-    __slots__ = ("ready", "job")
-
-    def __init__(self) -> None:
-        self.ready = threading.Lock()
-        self.ready.acquire()
-        self.job: Optional[Tuple[str, str, Dict[str, Any]]] = None
-
 
 class RpcServer:
     """Calls methods of registered objects on request of RpcClients.
@@ -297,22 +234,6 @@ class RpcServer:
         self.receive_hook.messaging.send_message(ident, Message(data=REPLY_PREFIX + raw))
 
 
-def _request_problem(params: Any) -> str:
-    """What is wrong with a decoded request ("" if nothing)."""
-    if not isinstance(params, dict):
-        return "not a dict"
-    if params.get("command") not in ("call", "signal"):
-        return "unknown command %r" % (params.get("command"),)
-    if not (isinstance(params.get("object"), str) and isinstance(params.get("method"), str)):
-        return "object and method must be str"
-    if not (isinstance(params.get("args"), (list, tuple)) and isinstance(params.get("kwargs"), dict)
-            and all(isinstance(key, str) for key in params["kwargs"])):
-        return "args must be a list and kwargs a dict with str keys"
-    if params["command"] == "call" and not isinstance(params.get("req_id"), bytes):
-        return "a call needs a bytes req_id"
-    return ""
-
-
 # -- client -------------------------------------------------------------------------------------
 
 class RemoteMethod:
@@ -388,18 +309,6 @@ class RpcInstProxy:
     def __repr__(self) -> str:
         return "<%s 0x%x remote_ident=%r name=%r>" % (
             type(self).__name__, id(self), self._remote_ident, self._name)
-
-
-class _PendingCall:
-    """A regular call waiting for its reply. Guarded by the client's lock."""
-
-    __slots__ = ("ident", "ready", "reply", "sent_on")
-
-    def __init__(self, ident: str, lock: threading.Lock) -> None:
-        self.ident = ident
-        self.ready = threading.Condition(lock)
-        self.reply: Optional[Dict[str, Any]] = None
-        self.sent_on: Optional[int] = None  #: connection number the request last went out on
 
 
 class RpcClient:

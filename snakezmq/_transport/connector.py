@@ -14,7 +14,7 @@ from .._core.drops import LoopStalls
 from .._core.linger import Farewell, PingLedger
 from .._core.reassembly import Reassembly
 from ..exceptions import ConnectionRefused, WireError
-from . import curve, peersocket, sockets
+from . import curve, farewell, peersocket, sockets
 from .linger import LOCAL_SESSIONS
 from .monitor import ConnectionMonitor, format_address
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, deliver_packets,
@@ -359,22 +359,17 @@ class Connector:
         conn_id = self.state.conn_id
         if conn_id is None or self.dealer is None or self.ledger.confirmed:
             return False
-        self.outgoing.flush(self.dealer, conn_id, self.sink, self.ledger)
-        if not self.outgoing.waiting(conn_id) and (ping or self.ledger.ping_due):
-            self._ping()  # refused at the high-water mark: again after REPING
-        return True
+        return farewell.push(self.outgoing, self.dealer, conn_id, self.sink, self.ledger, ping,
+                             self._linger_ping)
+
+    def _linger_ping(self) -> bool:
+        self._ping()  # refused at the high-water mark: again after REPING
+        return True  # (a DEALER's peer is never found gone by a send)
 
     def _handle_lingering(self, frames: List[bytes], now: float) -> None:
-        try:
-            kind = wire.decode_link(frames).kind
-        except WireError:
-            return
-        if kind is wire.LinkKind.PONG:
-            self.ledger.pong_received()
-            return
-        answer = self.closing.frame(kind)
-        if answer is not None:
-            self._send_control(wire.encode_link(answer))
+        reply = farewell.answer(frames, self.closing, self.ledger.pong_received)
+        if reply is not None:
+            self._send_control(reply)
 
     def close(self, now: float) -> None:
         """Say BYE, end the session, close the sockets (no reconnect)."""

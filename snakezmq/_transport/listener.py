@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import zmq
 
@@ -13,28 +13,18 @@ from .._core.linger import Farewell, RidLedgers
 from .._core.liveness import DEAD_AFTER, Sweeps
 from .._core.reassembly import Reassembly
 from .._core.sessions import Session, SessionTable
-from ..exceptions import DuplicateIdent, WireError
-from . import curve, peersocket, sockets
+from ..exceptions import WireError
+from . import curve, farewell, peersocket, sockets
 from .linger import LOCAL_SESSIONS
 from .monitor import ConnectionMonitor
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, RESET, Outgoing, Sink, Unreachable,
-                      deliver_packets, deliver_with_parts, keep_part, packets_message, peer_address,
-                      readable, receive_batch, send_now)
+                      deliver_packets, deliver_with_parts, ident_text, keep_part, packets_message,
+                      peer_address, readable, receive_batch, send_now)
+from .probe import ProbeAnswers
 
-PROBE_WAIT = 1.0  #: how long the holder of a routing id has to answer before it counts as gone
 #: at most this long a session whose connection is gone waits for its last messages to be read
 GONE_WAIT = 2.0
 log = logging.getLogger("snakezmq.link")
-
-
-class PendingProbe(NamedTuple):
-    probe_rid: bytes
-    deadline: float
-    address: str
-
-
-def _ident_text(rid: bytes) -> str:
-    return rid.decode("utf-8", "replace")
 
 
 def _peer_address(first: Any, reported: Optional[str]) -> str:
@@ -74,7 +64,7 @@ class Listener:
         self.outgoing = Outgoing()
         self.ledgers = RidLedgers()  #: what each peer confirmed (``_core.linger``)
         self.closing: Dict[bytes, Farewell] = {}  #: the sessions' peers while cleanup() lingers
-        self.probes: Dict[bytes, List[PendingProbe]] = {}
+        self.probes = ProbeAnswers(self)
         #: rid: (conn_id, since) of sessions whose connection is gone, ended by ``_end_gone``
         self.gone: Dict[bytes, Tuple[str, float]] = {}
         self.sweeps = Sweeps()
@@ -101,8 +91,8 @@ class Listener:
         # (a new connection that has not said HELLO): it must not act for that session.
         stranger = self.guard is not None and not self.guard.same_key(rid, frames[1])
         conn_id = None if stranger else self.sessions.heard(rid, now)
-        if rid in self.probes and not stranger:
-            self._probe_answered(rid)
+        if rid in self.probes.pending and not stranger:
+            self.probes.answered(rid)
         try:
             frame = wire.decode_link([frames[1].bytes, *frames[2:]])
         except WireError as exc:
@@ -111,25 +101,25 @@ class Listener:
         kind = frame.kind
         if kind is wire.LinkKind.DATA:
             if conn_id is None:
-                self._send_control(rid, RESET)
+                self.send_control(rid, RESET)
             elif self.parts.pending:
                 deliver_with_parts(self.sink, self.parts, conn_id, frame.body)
             else:
                 self.sink._received(conn_id, *frame.body)
         elif kind is wire.LinkKind.PACKETS:
             if conn_id is None:
-                self._send_control(rid, RESET)
+                self.send_control(rid, RESET)
             else:
                 deliver_packets(self.sink, self.parts, conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.PART:
             if conn_id is None:
-                self._send_control(rid, RESET)
+                self.send_control(rid, RESET)
             else:
                 keep_part(self.sink, self.parts, conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.HELLO:
             self._hello(rid, frame.fields, now, _peer_address(frames[1], frame.fields[4]), frames[1])
         elif kind is wire.LinkKind.PING:
-            self._send_control(rid, PONG if conn_id is not None else RESET)
+            self.send_control(rid, PONG if conn_id is not None else RESET)
         elif kind is wire.LinkKind.PONG:
             if not stranger:
                 self.ledgers.pong_received(rid)
@@ -148,7 +138,7 @@ class Listener:
         if version != wire.LINK_VERSION:
             text = "link protocol version %d is not supported (this side speaks %d)" % (
                 version, wire.LINK_VERSION)
-            self._send_control(rid, wire.encode_link(wire.LinkKind.REFUSE, "version", text))
+            self.send_control(rid, wire.encode_link(wire.LinkKind.REFUSE, "version", text))
             self.sink._problem("error", "%s refused %r: %s" % (self.endpoint, rid[:60], text))
             return
         if self._ident_refused(rid, first, rid if rid_is_ident else None, address):
@@ -162,14 +152,14 @@ class Listener:
             LOCAL_SESSIONS.started(nonce)
         if self.guard is not None:
             self.guard.session_started(rid, first)
-        self._send_control(rid, wire.encode_link(wire.LinkKind.WELCOME, wire.LINK_VERSION, nonce,
+        self.send_control(rid, wire.encode_link(wire.LinkKind.WELCOME, wire.LINK_VERSION, nonce,
                                                  coalescing.accepted_limit(self.limit)))
         if outcome.ended is not None:
             self._disconnected(outcome.ended)
         if outcome.started is not None:
             self.packets_limits[outcome.started] = fields[5] or 0
             self._note_peer_socket(outcome.started, first, fields[4])
-            log.info("accept %s %r from %s", outcome.started, _ident_text(rid), address or self.endpoint)
+            log.info("accept %s %r from %s", outcome.started, ident_text(rid), address or self.endpoint)
             self.sink._connected(outcome.started, self)
 
     def _note_peer_socket(self, conn_id: str, first: Any, reported: Optional[str]) -> None:
@@ -188,12 +178,12 @@ class Listener:
         """CurveZMQ: refuse (REFUSE "ident", logged) a claimed ident the client's key may not use."""
         if self.guard is None:
             return False
-        ident = _ident_text(claimed) if claimed is not None else None
+        ident = ident_text(claimed) if claimed is not None else None
         refused = self.guard.refusal(first, ident)
         if refused is None:
             return False
         text, key = refused
-        self._send_control(reply_rid, wire.encode_link(wire.LinkKind.REFUSE, "ident", text))
+        self.send_control(reply_rid, wire.encode_link(wire.LinkKind.REFUSE, "ident", text))
         self.sink._problem("error", "%s refused the peer at %s with CURVE key %s claiming ident %r: %s"
                            % (self.endpoint, address or "?", curve.short_key(key), ident, text))
         return True
@@ -233,44 +223,14 @@ class Listener:
         """Some peer's connection ended and ZeroMQ does not say which: PING every session;
         the ones whose routing id is gone end at once."""
         for session in self.sessions:
-            self._ping(session.rid, now)
+            self.ping(session.rid, now)
 
     # -- duplicate routing ids -------------------------------------------------------
 
     def _probe(self, probe_rid: bytes, fields: Tuple[Any, ...], now: float, address: str,
                first: Any = None) -> None:
-        target = fields[2]
-        if self._ident_refused(probe_rid, first, target, address):
-            return
-        if self.sessions.by_rid(target) is None:
-            status = "wait" if self._reachable(target) else "retry"
-            self._answer_probe(probe_rid, status, "no live session for this ident")
-        elif not self._ping(target, now):
-            self._answer_probe(probe_rid, "retry", "the previous connection is gone")
-        else:
-            self.probes.setdefault(target, []).append(PendingProbe(probe_rid, now + PROBE_WAIT, address))
-
-    def _probe_answered(self, rid: bytes) -> None:
-        session = self.sessions.by_rid(rid)
-        for probe in self.probes.pop(rid, []):
-            holder = session.peer_address if session else "?"
-            text = "ident %r is in use by the peer at %s; refused the peer at %s" % (
-                _ident_text(rid), holder or "?", probe.address or "?")
-            self._answer_probe(probe.probe_rid, "duplicate", text)
-            error = DuplicateIdent(_ident_text(rid), "%s, on listener %s" % (text, self.endpoint))
-            self.sink._problem("error", str(error), error, session.conn_id if session else None)
-
-    def _expire_probes(self, now: float) -> None:
-        for target, pending in list(self.probes.items()):
-            if pending[0].deadline > now:
-                continue
-            del self.probes[target]
-            self._end_silent(target)  # the holder did not answer: its session is over
-            for probe in pending:
-                self._answer_probe(probe.probe_rid, "wait", "the previous connection did not answer")
-
-    def _answer_probe(self, probe_rid: bytes, status: str, text: str) -> None:
-        self._send_control(probe_rid, wire.encode_link(wire.LinkKind.PROBED, status, text))
+        if not self._ident_refused(probe_rid, first, fields[2], address):
+            self.probes.received(probe_rid, fields[2], now, address)
 
     # -- output ---------------------------------------------------------------------
 
@@ -297,7 +257,7 @@ class Listener:
         """The largest PACKETS body the peer of ``conn_id`` accepts (0: none)."""
         return self.packets_limits.get(conn_id, 0)
 
-    def _send_control(self, rid: bytes, header: bytes) -> bool:
+    def send_control(self, rid: bytes, header: bytes) -> bool:
         """Best effort: a peer whose queue is full or that is gone gets nothing."""
         try:
             send_now(self.router, [rid, header])
@@ -305,14 +265,14 @@ class Listener:
             return False
         return True
 
-    def _ping(self, rid: bytes, now: float) -> bool:
+    def ping(self, rid: bytes, now: float) -> bool:
         """PING ``rid``; False (and its session soon ended: ``_gone``) when its connection is gone."""
-        if self._reachable(rid):
+        if self.reachable(rid):
             return True
         self._gone(rid, now)
         return False
 
-    def _reachable(self, rid: bytes) -> bool:
+    def reachable(self, rid: bytes) -> bool:
         """PING ``rid`` (counted in its ledger if sent); False when its connection is gone."""
         try:
             sent = send_now(self.router, [rid, PING])
@@ -344,31 +304,17 @@ class Listener:
         session = self.sessions.by_rid(rid)
         if session is None or self.ledgers.confirmed(rid):
             return False
-        ledger = self.ledgers[rid]
-        try:
-            self.outgoing.flush(self.router, session.conn_id, self.sink, ledger)
-        except Unreachable:
-            return False
-        if self.outgoing.waiting(session.conn_id) or not (ping or ledger.ping_due):
-            return True
-        return self._reachable(rid)
+        return farewell.push(self.outgoing, self.router, session.conn_id, self.sink,
+                             self.ledgers[rid], ping, lambda: self.reachable(rid))
 
     def _handle_lingering(self, frames: List[Any], now: float) -> None:
         rid = frames[0]
         if self.guard is not None and not self.guard.same_key(rid, frames[1]):
             return
-        try:
-            kind = wire.decode_link([frames[1].bytes, *frames[2:]]).kind
-        except WireError:
-            return
-        if kind is wire.LinkKind.PONG:
-            self.ledgers.pong_received(rid)
-            return
-        peer = self.closing.get(rid)
-        answer = peer.frame(kind) if peer is not None else (
-            wire.LinkKind.RESET if kind is wire.LinkKind.PING else None)
-        if answer is not None:
-            self._send_control(rid, wire.encode_link(answer))
+        reply = farewell.answer([frames[1].bytes, *frames[2:]], self.closing.get(rid),
+                                lambda: self.ledgers.pong_received(rid))
+        if reply is not None:
+            self.send_control(rid, reply)
 
     # -- sessions ending -------------------------------------------------------------
 
@@ -403,7 +349,7 @@ class Listener:
         if conn_id is not None:
             self._disconnected(conn_id)
 
-    def _end_silent(self, rid: bytes) -> None:
+    def end_silent(self, rid: bytes) -> None:
         """End the session of a peer that stopped answering, and its TCP connection: libzmq
         then frees the routing id for the peer's next connection (nothing else would)."""
         session = self.sessions.by_rid(rid)
@@ -452,7 +398,7 @@ class Listener:
         session = self.sessions.by_conn(conn_id)
         if session is None:
             raise KeyError(conn_id)
-        self._send_control(session.rid, BYE)
+        self.send_control(session.rid, BYE)
         self._end(session.rid)
 
     def tick(self, now: float) -> None:
@@ -469,14 +415,14 @@ class Listener:
                 self._gone(session.rid, now)
         to_ping, dead = self.sessions.liveness_check(now, self._session_data_age)
         for rid in to_ping:
-            self._ping(rid, now)
+            self.ping(rid, now)
         for rid in dead:
             log.warning("%s: peer %r silent for %.0f s, session ended", self.endpoint,
-                        _ident_text(rid), DEAD_AFTER)
-            self._send_control(rid, BYE)
-            self._end_silent(rid)
-        if self.probes:
-            self._expire_probes(now)
+                        ident_text(rid), DEAD_AFTER)
+            self.send_control(rid, BYE)
+            self.end_silent(rid)
+        if self.probes.pending:
+            self.probes.expire(now)
         if self.sweeps.due(now):
             self._sweep(now)
         if self.gone:
@@ -484,7 +430,7 @@ class Listener:
 
     def next_deadline(self) -> float:
         deadlines = [self.sessions.next_deadline(), self.sweeps.next_deadline()]
-        deadlines += [p[0].deadline for p in self.probes.values()]
+        deadlines += self.probes.deadlines()
         deadlines += [since for _, since in self.gone.values()]
         return min(deadlines, default=float("inf"))
 
@@ -492,7 +438,7 @@ class Listener:
         """BYE to every session, end them all, close the sockets."""
         try:
             for session in self.sessions:
-                self._send_control(session.rid, BYE)
+                self.send_control(session.rid, BYE)
                 self._end(session.rid)
         finally:  # a raising on_disconnect must not leak the sockets
             self.sink._unregister(self.router)

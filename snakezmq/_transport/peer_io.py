@@ -289,6 +289,11 @@ def _report_sent(sink: Sink, conn_id: str, frames: List[Any], sizes: Optional[Se
         sink._sent(conn_id, size)
 
 
+def ident_text(rid: bytes) -> str:
+    """A routing id (an ident) as text for logs and reports."""
+    return rid.decode("utf-8", "replace")
+
+
 def peer_address(frame: Any) -> str:
     """The remote address ZeroMQ attached to a received frame ("" when unknown)."""
     try:

@@ -14,8 +14,8 @@ import threading
 from typing import Any, Dict, Optional
 
 from .. import rpc
-from ..rpc import (NotConnected, PartialCall, RemoteMethod, RpcClient, RpcInstProxy,
-                   _PendingCall)
+from .._rpc_calls import PendingCall as _PendingCall
+from ..rpc import NotConnected, PartialCall, RemoteMethod, RpcClient, RpcInstProxy
 
 
 class _Wake:
