@@ -15,15 +15,14 @@ from .._core.reassembly import Reassembly
 from .._core.sessions import Session, SessionTable
 from ..exceptions import WireError
 from . import curve, farewell, peersocket, sockets
+from .gone import GoneSessions
 from .linger import LOCAL_SESSIONS
 from .monitor import ConnectionMonitor
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, RESET, Outgoing, Sink, Unreachable,
                       deliver_packets, deliver_with_parts, ident_text, keep_part, packets_message,
-                      peer_address, readable, receive_batch, send_now)
+                      peer_address, receive_batch, send_now)
 from .probe import ProbeAnswers
 
-#: at most this long a session whose connection is gone waits for its last messages to be read
-GONE_WAIT = 2.0
 log = logging.getLogger("snakezmq.link")
 
 
@@ -65,8 +64,7 @@ class Listener:
         self.ledgers = RidLedgers()  #: what each peer confirmed (``_core.linger``)
         self.closing: Dict[bytes, Farewell] = {}  #: the sessions' peers while cleanup() lingers
         self.probes = ProbeAnswers(self)
-        #: rid: (conn_id, since) of sessions whose connection is gone, ended by ``_end_gone``
-        self.gone: Dict[bytes, Tuple[str, float]] = {}
+        self.gone = GoneSessions(self.router, self.sessions, self._end)  #: sessions soon ended
         self.sweeps = Sweeps()
         self.cuts = PendingCuts()
         self.stalls = LoopStalls(time.monotonic(), sockets.QUIET_CLOSE_AFTER)
@@ -251,7 +249,7 @@ class Listener:
             self.outgoing.send(self.router, conn_id, [session.rid, *frames], self.sink,
                                self.ledgers[session.rid], sizes)
         except Unreachable:
-            self._gone(session.rid, time.monotonic())
+            self.gone.found(session.rid, time.monotonic())
 
     def packets_limit(self, conn_id: str) -> int:
         """The largest PACKETS body the peer of ``conn_id`` accepts (0: none)."""
@@ -266,10 +264,10 @@ class Listener:
         return True
 
     def ping(self, rid: bytes, now: float) -> bool:
-        """PING ``rid``; False (and its session soon ended: ``_gone``) when its connection is gone."""
+        """PING ``rid``; False (and its session soon ended: ``gone``) when its connection is gone."""
         if self.reachable(rid):
             return True
-        self._gone(rid, now)
+        self.gone.found(rid, now)
         return False
 
     def reachable(self, rid: bytes) -> bool:
@@ -318,28 +316,9 @@ class Listener:
 
     # -- sessions ending -------------------------------------------------------------
 
-    def _gone(self, rid: bytes, now: float) -> None:
-        """``rid``'s connection is gone (a send to it is EHOSTUNREACH), but the ROUTER may
-        still hold what it sent before: a closing connection's messages stay readable, and
-        libzmq refuses sends to it meanwhile. Its session ends once they are read."""
-        session = self.sessions.by_rid(rid)
-        if session is not None:
-            self.gone.setdefault(rid, (session.conn_id, now))
-
-    def _end_gone(self, now: float) -> None:
-        """End the gone sessions when the ROUTER has nothing left to read (libzmq lets go of a
-        closed connection only after its last message was read), at most GONE_WAIT later."""
-        drained = not readable(self.router)
-        for rid, (conn_id, since) in list(self.gone.items()):
-            session = self.sessions.by_rid(rid)
-            if session is None or session.conn_id != conn_id:
-                del self.gone[rid]  # ended meanwhile (BYE, a new HELLO)
-            elif drained or now - since >= GONE_WAIT:
-                self._end(rid, gone_at=since)
-
     def _end(self, rid: bytes, gone_at: Optional[float] = None) -> None:
         """End ``rid``'s session; ``gone_at``: when its connection was found gone."""
-        self.gone.pop(rid, None)
+        self.gone.ended(rid)
         if gone_at is not None and self.cuts:
             self._report_cut(rid, gone_at)
         if self.guard is not None:
@@ -412,7 +391,7 @@ class Listener:
             try:
                 self.outgoing.flush(self.router, conn_id, self.sink, self.ledgers[session.rid])
             except Unreachable:
-                self._gone(session.rid, now)
+                self.gone.found(session.rid, now)
         to_ping, dead = self.sessions.liveness_check(now, self._session_data_age)
         for rid in to_ping:
             self.ping(rid, now)
@@ -426,12 +405,12 @@ class Listener:
         if self.sweeps.due(now):
             self._sweep(now)
         if self.gone:
-            self._end_gone(now)
+            self.gone.end_drained(now)
 
     def next_deadline(self) -> float:
         deadlines = [self.sessions.next_deadline(), self.sweeps.next_deadline()]
         deadlines += self.probes.deadlines()
-        deadlines += [since for _, since in self.gone.values()]
+        deadlines += self.gone.deadlines()
         return min(deadlines, default=float("inf"))
 
     def close(self, now: float) -> None:
