@@ -16,11 +16,12 @@ from .._core import ratelimit
 from .._core.coalescing import Coalescer
 from ..callbacks import Callback
 from . import linger, sockets
-from .connector import PROBE_PREFIX, Connector
+from .connector import Connector
 from .listener import Listener
 from .loop import Loop
 from .peer_io import PART_HEADER
 from .peersocket import PeerSocket
+from .probe import PROBE_PREFIX
 
 AUTO_RID_PREFIX = b"~szmq-link-"  #: routing ids of connectors without a Messaging ident
 

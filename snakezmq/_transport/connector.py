@@ -10,18 +10,18 @@ import zmq
 
 from .._core import connector as state_machine
 from .._core import coalescing, wire
-from .._core.drops import LoopStalls
 from .._core.linger import Farewell, PingLedger
 from .._core.reassembly import Reassembly
-from ..exceptions import ConnectionRefused, WireError
-from . import curve, farewell, peersocket, sockets
+from ..exceptions import WireError
+from . import farewell, peersocket, sockets
+from .drops import DropWatch
 from .linger import LOCAL_SESSIONS
 from .monitor import ConnectionMonitor, format_address
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, deliver_packets,
                       deliver_with_parts, keep_part, packets_message, receive_batch, send_now)
+from .probe import ProbeSocket
 
 log = logging.getLogger("snakezmq.link")
-PROBE_PREFIX = b"~szmq-probe-"
 DRAIN_BATCHES = 64  #: receive batches read from a DEALER whose connection dropped, at most
 
 
@@ -42,14 +42,13 @@ class Connector:
                                                   sink._new_conn_id, new_nonce)
         self.dealer: Optional[zmq.Socket[Any]] = None
         self.monitor: Optional[ConnectionMonitor] = None  #: the DEALER's, and its connection
-        self.probe: Optional[zmq.Socket[Any]] = None
+        self.probe = ProbeSocket(sink, endpoint, security, self._probe_answered)  #: PROBEs (ident taken?)
         self.rid_is_ident = False
         self.hello_unsent = False
         self.outgoing = Outgoing()
         self.ledger = PingLedger()  #: what the listener confirmed on this DEALER (_core.linger)
         self.closing = Farewell(False)  #: the listener while cleanup() lingers
-        self.failures = curve.failure_limit()
-        self.stalls = LoopStalls(time.monotonic(), sockets.QUIET_CLOSE_AFTER)
+        self.drops = DropWatch(endpoint, sink)  #: loop stalls, handshake failures
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
         self.remote_address = ""  #: "ip:port" of the listener's side, as the OS reports it
         self.ends: Optional[peersocket.Ends] = None  #: the connection's OS addresses (get_socket_by_conn)
@@ -63,7 +62,7 @@ class Connector:
             state_machine.SendPing: self._ping,
             state_machine.SendBye: lambda action: self._send_control(BYE),
             state_machine.OpenProbe: self._open_probe,
-            state_machine.CloseProbe: self._close_probe,
+            state_machine.CloseProbe: lambda action: self.probe.close(),
             state_machine.Connected: self._connected,
             state_machine.Disconnected: self._disconnected,
             state_machine.Problem: lambda action: self.sink._problem(
@@ -106,22 +105,8 @@ class Connector:
         self.ends = None
 
     def _open_probe(self, action: state_machine.OpenProbe) -> None:
-        self._close_probe()
         rid, _ = self._routing_id()
-        self.probe = sockets.make_dealer(sockets.random_routing_id(PROBE_PREFIX), 0.1, self.security)
-        self.probe.immediate = 0  # queue the PROBE until the connection is up
-        self.sink._register(self.probe, self._on_probe_readable)
-        self.probe.connect(self.endpoint)
-        # local_address (appended; older listeners ignore it): the listener names our
-        # parked connection's address in its duplicate-ident report.
-        self.probe.send(wire.encode_link(wire.LinkKind.PROBE, wire.MAGIC, wire.LINK_VERSION, rid,
-                                         action.nonce, self.local_address), zmq.NOBLOCK)
-
-    def _close_probe(self, action: Any = None) -> None:
-        if self.probe is not None:
-            self.sink._unregister(self.probe)
-            self.probe.close(linger=0)
-            self.probe = None
+        self.probe.open(rid, action.nonce, self.local_address)
 
     # -- input ------------------------------------------------------------------------
 
@@ -140,12 +125,15 @@ class Connector:
                 if self.monitor is None:  # what it read ended the session (BYE): socket gone
                     return
                 hangup, remote = self.monitor.dropped(value)
-                if not self.stalls.smooth(now, time.monotonic()):
+                if not self.drops.smooth(now):
                     hangup = None  # libzmq may have timed out a connection nobody read
                 self._run(self.state.transport_down(now, hangup, self.limit,
                                                     sockets.QUIET_CLOSE_AFTER, remote))
             else:
-                self._handshake_failed(event, value)
+                refusal = self.drops.connector_failure(event, value, self.security is not None,
+                                                       self.state.handshake_failed)
+                if refusal is not None:
+                    self._run(self.state.handshake_refused(refusal, time.monotonic()))
 
     def _read_rest(self, now: float) -> None:
         """Before the session ends: what the listener sent before the connection dropped is
@@ -161,27 +149,6 @@ class Connector:
         self.ends = peersocket.connector_ends(ends, self.endpoint)
         self.local_address = format_address(self.ends.local) if self.ends is not None else ""
         self.remote_address = format_address(ends.remote) if ends is not None else ""
-
-    def _handshake_failed(self, event: int, value: int) -> None:
-        """ZMTP/CURVE handshake failure. A refusal (key, mechanism, wrong server key) is an
-        ERROR and ``on_error(ConnectionRefused)``, then retries with a growing interval. A
-        listener that hangs up on a plaintext connector's greeting (it most likely requires
-        CURVE) is an ERROR and ``on_error`` too, but libzmq retries as usual (a service that
-        hangs up on everyone may take the next one). Others: a rate-limited WARNING."""
-        secure = self.security is not None
-        text = curve.describe_failure(event, value, listening=False, secure=secure)
-        if curve.refused(event, value, secure):
-            self._run(self.state.handshake_refused(text, time.monotonic()))
-            return
-        self.state.handshake_failed(text)
-        if curve.peer_hung_up(event, value):  # likely a CURVE listener; libzmq retries as usual
-            self.sink._problem("error", "%s: %s" % (self.endpoint, text), ConnectionRefused(text, self.endpoint))
-            return
-        level, tail = self.failures.level((event, value), logging.WARNING, time.monotonic())
-        if level == logging.DEBUG:
-            log.debug("%s: %s", self.endpoint, text)
-        else:
-            self.sink._problem("warning", "%s: %s%s" % (self.endpoint, text, tail))
 
     def _on_readable(self, now: float) -> None:
         receive_batch(lambda: self.dealer, self._handle, now)
@@ -222,18 +189,7 @@ class Connector:
             error = WireError("%s frame is not valid towards a connector" % kind.name)
             self.sink._problem("error", "%s: %s" % (self.endpoint, error), error, state.conn_id)
 
-    def _on_probe_readable(self, now: float) -> None:
-        try:
-            frames = self.probe.recv_multipart(zmq.NOBLOCK) if self.probe is not None else None
-        except zmq.Again:
-            return
-        if frames is None:
-            return
-        try:
-            frame = wire.decode_link(frames)
-        except WireError as exc:
-            self.sink._problem("error", "%s: bad probe answer: %s" % (self.endpoint, exc), exc)
-            return
+    def _probe_answered(self, frame: wire.LinkFrame, now: float) -> None:
         if frame.kind is wire.LinkKind.PROBED:
             rid, _ = self._routing_id()
             self._run(self.state.probed(frame.fields[0], frame.fields[1],
@@ -312,7 +268,7 @@ class Connector:
         self._run(self.state.close(now))
 
     def tick(self, now: float) -> None:
-        self.stalls.passed(now, time.monotonic())
+        self.drops.passed(now)
         if self.monitor is not None:
             self.monitor.prune_every(now)
         if self.hello_unsent and self.state.phase is state_machine.Phase.HELLO_SENT:
@@ -377,5 +333,5 @@ class Connector:
         try:
             self._run([a for a in actions if not isinstance(a, state_machine.DestroySocket)])
         finally:  # a raising on_disconnect must not leak the sockets
-            self._close_probe()
+            self.probe.close()
             self._destroy()

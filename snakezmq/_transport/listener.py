@@ -8,32 +8,23 @@ from typing import Any, Dict, List, Optional, Tuple
 import zmq
 
 from .._core import coalescing, wire
-from .._core.drops import Hangup, LoopStalls, PendingCuts, cut_report, cut_while_sending, host_of
 from .._core.linger import Farewell, RidLedgers
-from .._core.liveness import DEAD_AFTER, Sweeps
+from .._core.liveness import DEAD_AFTER
 from .._core.reassembly import Reassembly
 from .._core.sessions import Session, SessionTable
 from ..exceptions import WireError
 from . import curve, farewell, peersocket, sockets
+from .drops import ListenerDrops
 from .gone import GoneSessions
+from .hello import Hellos, sender_address
 from .linger import LOCAL_SESSIONS
 from .monitor import ConnectionMonitor
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, RESET, Outgoing, Sink, Unreachable,
                       deliver_packets, deliver_with_parts, ident_text, keep_part, packets_message,
-                      peer_address, receive_batch, send_now)
+                      receive_batch, send_now)
 from .probe import ProbeAnswers
 
 log = logging.getLogger("snakezmq.link")
-
-
-def _peer_address(first: Any, reported: Optional[str]) -> str:
-    """The ``"ip:port"`` of the peer that sent HELLO / PROBE header frame ``first``: the
-    ``local_address`` a newer connector appends (``reported``) if its host is the one
-    ZeroMQ saw, else ZeroMQ's Peer-Address (host only, "" when unknown)."""
-    seen = peer_address(first)
-    if reported is None or host_of(reported) == reported:
-        return seen
-    return reported if not seen or host_of(reported) == seen else seen
 
 
 class Listener:
@@ -43,7 +34,6 @@ class Listener:
         self.sink = sink
         # CurveZMQ: the ZAP handler runs before the socket exists, so no client is ever unchecked.
         self.guard = curve.CurveGuard(security) if security is not None else None
-        self.failures = curve.failure_limit()
         try:
             self.router = sockets.make_router(security)
         except BaseException:
@@ -65,16 +55,12 @@ class Listener:
         self.closing: Dict[bytes, Farewell] = {}  #: the sessions' peers while cleanup() lingers
         self.probes = ProbeAnswers(self)
         self.gone = GoneSessions(self.router, self.sessions, self._end)  #: sessions soon ended
-        self.sweeps = Sweeps()
-        self.cuts = PendingCuts()
-        self.stalls = LoopStalls(time.monotonic(), sockets.QUIET_CLOSE_AFTER)
         self.limit: int = sink._max_message_size
-        self.peer_sockets: Dict[str, peersocket.PeerSocket] = {}  #: conn_id: link.get_socket_by_conn()
+        self.drops = ListenerDrops(self)  #: why connections drop, and the cuts it reports
+        self.hellos = Hellos(self.endpoint, sink, self.guard, self.send_control)  #: HELLO's checks and facts
         self.parts = Reassembly()  #: packets arriving in PART pieces
-        #: conn_id: the largest PACKETS body its peer accepts (from HELLO; absent: none)
-        self.packets_limits: Dict[str, int] = {}
         sink._register(self.router, self._on_readable)
-        sink._register(self.monitor.socket, self._on_monitor)
+        sink._register(self.monitor.socket, self.drops.on_monitor)
 
     # -- input -----------------------------------------------------------------
 
@@ -115,7 +101,7 @@ class Listener:
             else:
                 keep_part(self.sink, self.parts, conn_id, frame.body[0], self.endpoint)
         elif kind is wire.LinkKind.HELLO:
-            self._hello(rid, frame.fields, now, _peer_address(frames[1], frame.fields[4]), frames[1])
+            self._hello(rid, frame.fields, now, sender_address(frames[1], frame.fields[4]), frames[1])
         elif kind is wire.LinkKind.PING:
             self.send_control(rid, PONG if conn_id is not None else RESET)
         elif kind is wire.LinkKind.PONG:
@@ -125,25 +111,19 @@ class Listener:
             if not stranger:
                 self._end(rid)
         elif kind is wire.LinkKind.PROBE:
-            self._probe(rid, frame.fields, now, _peer_address(frames[1], frame.fields[4]), frames[1])
+            self._probe(rid, frame.fields, now, sender_address(frames[1], frame.fields[4]), frames[1])
         else:
             error = WireError("%s frame is not valid towards a listener" % kind.name)
             self.sink._problem("error", "%s from %r: %s" % (self.endpoint, rid[:60], error), error, conn_id)
 
     def _hello(self, rid: bytes, fields: Tuple[Any, ...], now: float, address: str,
                first: Any = None) -> None:
-        version, nonce, rid_is_ident = fields[1:4]
-        if version != wire.LINK_VERSION:
-            text = "link protocol version %d is not supported (this side speaks %d)" % (
-                version, wire.LINK_VERSION)
-            self.send_control(rid, wire.encode_link(wire.LinkKind.REFUSE, "version", text))
-            self.sink._problem("error", "%s refused %r: %s" % (self.endpoint, rid[:60], text))
+        if self.hellos.refused(rid, fields, first, address):
             return
-        if self._ident_refused(rid, first, rid if rid_is_ident else None, address):
-            return
+        nonce, rid_is_ident = fields[2], fields[3]
         current = self.sessions.by_rid(rid)
-        if current is not None and current.nonce != nonce and self.cuts:
-            self._report_cut(rid, now)  # its connection is gone: was it cut off by libzmq?
+        if current is not None and current.nonce != nonce:
+            self.drops.report_cut(rid, now)  # its connection is gone: was it cut off by libzmq?
         outcome = self.sessions.hello(rid, nonce, now, address, rid_is_ident)
         if outcome.started is not None:
             self.ledgers.session_started(rid)
@@ -155,79 +135,19 @@ class Listener:
         if outcome.ended is not None:
             self._disconnected(outcome.ended)
         if outcome.started is not None:
-            self.packets_limits[outcome.started] = fields[5] or 0
-            self._note_peer_socket(outcome.started, first, fields[4])
+            self.hellos.started(outcome.started, fields, first)
             log.info("accept %s %r from %s", outcome.started, ident_text(rid), address or self.endpoint)
             self.sink._connected(outcome.started, self)
 
-    def _note_peer_socket(self, conn_id: str, first: Any, reported: Optional[str]) -> None:
-        """The new session's addresses (from the descriptor HELLO came from) and CURVE key."""
-        key = curve.user_id(first) if self.guard is not None else None
-        self.peer_sockets[conn_id] = peersocket.PeerSocket(
-            conn_id, False, self.endpoint, peersocket.listener_ends(first, self.endpoint, reported),
-            key.encode("ascii") if key else None)
-
     def peer_socket(self, conn_id: str) -> peersocket.PeerSocket:
         """What ``link.get_socket_by_conn(conn_id)`` returns; KeyError if not a session here."""
-        return self.peer_sockets[conn_id]
-
-    def _ident_refused(self, reply_rid: bytes, first: Any, claimed: Optional[bytes],
-                       address: str) -> bool:
-        """CurveZMQ: refuse (REFUSE "ident", logged) a claimed ident the client's key may not use."""
-        if self.guard is None:
-            return False
-        ident = ident_text(claimed) if claimed is not None else None
-        refused = self.guard.refusal(first, ident)
-        if refused is None:
-            return False
-        text, key = refused
-        self.send_control(reply_rid, wire.encode_link(wire.LinkKind.REFUSE, "ident", text))
-        self.sink._problem("error", "%s refused the peer at %s with CURVE key %s claiming ident %r: %s"
-                           % (self.endpoint, address or "?", curve.short_key(key), ident, text))
-        return True
-
-    def _on_monitor(self, now: float) -> None:
-        swept = False
-        while True:
-            next_event = self.monitor.next_event()
-            if next_event is None:
-                return
-            event, value = next_event
-            if event == zmq.EVENT_ACCEPTED:
-                self.monitor.opened(value)
-            elif event == zmq.EVENT_DISCONNECTED:
-                hangup, remote = self.monitor.dropped(value)
-                if hangup is not None and hangup is not Hangup.PEER and self.stalls.smooth(
-                        now, time.monotonic()):
-                    self.cuts.add(remote, hangup, now)  # for the session the sweep finds gone
-                self.sweeps.dropped(now)  # and once more a moment later (libzmq frees the id late)
-                if not swept:
-                    swept = True
-                    self._sweep(now)
-            else:
-                self._handshake_failed(event, value)
-
-    def _handshake_failed(self, event: int, value: int) -> None:
-        """A failed handshake: say why (rate-limited). A bare TCP connection is not worth a line."""
-        if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and not curve.peer_hung_up(event, value):
-            return
-        if curve.peer_hung_up(event, value):  # reported as the mismatch the peer saw
-            event, value = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, curve.MISMATCH
-        curve.log_failure(self.failures, (event, value), "%s: %s" % (
-            self.endpoint, curve.describe_failure(event, value, listening=True)),
-            curve.failure_level(event, value))
-
-    def _sweep(self, now: float) -> None:
-        """Some peer's connection ended and ZeroMQ does not say which: PING every session;
-        the ones whose routing id is gone end at once."""
-        for session in self.sessions:
-            self.ping(session.rid, now)
+        return self.hellos.peer_socket(conn_id)
 
     # -- duplicate routing ids -------------------------------------------------------
 
     def _probe(self, probe_rid: bytes, fields: Tuple[Any, ...], now: float, address: str,
                first: Any = None) -> None:
-        if not self._ident_refused(probe_rid, first, fields[2], address):
+        if not self.hellos.ident_refused(probe_rid, first, fields[2], address):
             self.probes.received(probe_rid, fields[2], now, address)
 
     # -- output ---------------------------------------------------------------------
@@ -253,7 +173,7 @@ class Listener:
 
     def packets_limit(self, conn_id: str) -> int:
         """The largest PACKETS body the peer of ``conn_id`` accepts (0: none)."""
-        return self.packets_limits.get(conn_id, 0)
+        return self.hellos.packets_limit(conn_id)
 
     def send_control(self, rid: bytes, header: bytes) -> bool:
         """Best effort: a peer whose queue is full or that is gone gets nothing."""
@@ -319,8 +239,8 @@ class Listener:
     def _end(self, rid: bytes, gone_at: Optional[float] = None) -> None:
         """End ``rid``'s session; ``gone_at``: when its connection was found gone."""
         self.gone.ended(rid)
-        if gone_at is not None and self.cuts:
-            self._report_cut(rid, gone_at)
+        if gone_at is not None:
+            self.drops.report_cut(rid, gone_at)
         if self.guard is not None:
             self.guard.session_ended(rid)
         self.ledgers.session_ended(rid, pipe_gone=gone_at is not None)
@@ -336,20 +256,9 @@ class Listener:
             self.monitor.shut(session.peer_address)
         self._end(rid)
 
-    def _report_cut(self, rid: bytes, now: float) -> None:
-        """WARNING and on_error if libzmq cut this session's peer off while it was sending."""
-        session = self.sessions.by_rid(rid)
-        if session is None:
-            return
-        hangup = self.cuts.match(session.peer_address, now)
-        if cut_while_sending(hangup, now - session.liveness.last_heard, sockets.QUIET_CLOSE_AFTER):
-            text, error = cut_report(self.endpoint, session.peer_address, session.conn_id, self.limit)
-            self.sink._problem("warning", text, error, session.conn_id)
-
     def _disconnected(self, conn_id: str) -> None:
         self.outgoing.forget(conn_id)
-        self.packets_limits.pop(conn_id, None)
-        self.peer_sockets.pop(conn_id, None)
+        self.hellos.forget(conn_id)
         self.parts.forget(conn_id)
         log.info("disconnect %s", conn_id)
         self.sink._disconnected(conn_id)
@@ -381,7 +290,7 @@ class Listener:
         self._end(session.rid)
 
     def tick(self, now: float) -> None:
-        self.stalls.passed(now, time.monotonic())
+        self.drops.watch.passed(now)
         self.monitor.prune_every(now)
         for conn_id in self.outgoing.conn_ids():
             session = self.sessions.by_conn(conn_id)
@@ -402,13 +311,12 @@ class Listener:
             self.end_silent(rid)
         if self.probes.pending:
             self.probes.expire(now)
-        if self.sweeps.due(now):
-            self._sweep(now)
+        self.drops.tick(now)
         if self.gone:
             self.gone.end_drained(now)
 
     def next_deadline(self) -> float:
-        deadlines = [self.sessions.next_deadline(), self.sweeps.next_deadline()]
+        deadlines = [self.sessions.next_deadline(), self.drops.next_deadline()]
         deadlines += self.probes.deadlines()
         deadlines += self.gone.deadlines()
         return min(deadlines, default=float("inf"))

@@ -1,20 +1,25 @@
-"""A listener's answers to PROBEs: is the routing id a new connector asks for held by a live peer?
+"""PROBEs: is the routing id a new connector asks for held by a live peer?
 
-A connector whose HELLO goes unanswered asks, on a connection of its own, whether its
-routing id (its ident) is taken. The listener PINGs the session that holds it: an answer
-within PROBE_WAIT makes the newcomer a duplicate ident ("duplicate", and on_error
-DuplicateIdent); silence ends that session, and the newcomer tries again ("wait").
+A connector whose HELLO goes unanswered asks, on a connection of its own (``ProbeSocket``),
+whether its routing id (its ident) is taken. The listener (``ProbeAnswers``) PINGs the
+session that holds it: an answer within PROBE_WAIT makes the newcomer a duplicate ident
+("duplicate", and on_error DuplicateIdent); silence ends that session, and the newcomer
+tries again ("wait").
 """
 from __future__ import annotations
 
-from typing import Dict, List, NamedTuple, Protocol
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Protocol
+
+import zmq
 
 from .._core import wire
 from .._core.sessions import SessionTable
-from ..exceptions import DuplicateIdent
+from ..exceptions import DuplicateIdent, WireError
+from . import sockets
 from .peer_io import Sink, ident_text
 
 PROBE_WAIT = 1.0  #: how long the holder of a routing id has to answer before it counts as gone
+PROBE_PREFIX = b"~szmq-probe-"  #: routing ids of the connectors' probe sockets
 
 
 class PendingProbe(NamedTuple):
@@ -87,3 +92,48 @@ class ProbeAnswers:
 
     def _answer(self, probe_rid: bytes, status: str, text: str) -> None:
         self.host.send_control(probe_rid, wire.encode_link(wire.LinkKind.PROBED, status, text))
+
+
+class ProbeSocket:
+    """A connector's probe: a DEALER of its own to ``endpoint``, one PROBE at a time; the
+    answer (PROBED or REFUSE) goes to ``answered(frame, now)``."""
+
+    def __init__(self, sink: Sink, endpoint: str, security: Optional[object],
+                 answered: Callable[[wire.LinkFrame, float], None]) -> None:
+        self.sink = sink
+        self.endpoint = endpoint
+        self.security = security
+        self.answered = answered
+        self.socket: Optional[zmq.Socket[Any]] = None
+
+    def open(self, rid: bytes, nonce: bytes, local_address: str) -> None:
+        """PROBE for ``rid`` (the previous probe, if any, closed)."""
+        self.close()
+        self.socket = sockets.make_dealer(sockets.random_routing_id(PROBE_PREFIX), 0.1, self.security)
+        self.socket.immediate = 0  # queue the PROBE until the connection is up
+        self.sink._register(self.socket, self._on_readable)
+        self.socket.connect(self.endpoint)
+        # local_address (appended; older listeners ignore it): the listener names our
+        # parked connection's address in its duplicate-ident report.
+        self.socket.send(wire.encode_link(wire.LinkKind.PROBE, wire.MAGIC, wire.LINK_VERSION, rid,
+                                          nonce, local_address), zmq.NOBLOCK)
+
+    def close(self) -> None:
+        if self.socket is not None:
+            self.sink._unregister(self.socket)
+            self.socket.close(linger=0)
+            self.socket = None
+
+    def _on_readable(self, now: float) -> None:
+        try:
+            frames = self.socket.recv_multipart(zmq.NOBLOCK) if self.socket is not None else None
+        except zmq.Again:
+            return
+        if frames is None:
+            return
+        try:
+            frame = wire.decode_link(frames)
+        except WireError as exc:
+            self.sink._problem("error", "%s: bad probe answer: %s" % (self.endpoint, exc), exc)
+            return
+        self.answered(frame, now)
