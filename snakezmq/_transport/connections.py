@@ -110,7 +110,7 @@ class Connections:
         self.send_gathered()
         owners: List[Any] = [self.connectors.pop(key) for key in list(self.connectors)]
         owners += [self.listeners.pop(key) for key in list(self.listeners)]
-        linger.flush(owners, linger_seconds)
+        linger.flush([owner.farewell for owner in owners], linger_seconds)
         now = time.monotonic()
         for owner in owners:
             try:

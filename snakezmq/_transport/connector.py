@@ -10,11 +10,12 @@ import zmq
 
 from .._core import connector as state_machine
 from .._core import coalescing, wire
-from .._core.linger import Farewell, PingLedger
+from .._core.linger import PingLedger
 from .._core.reassembly import Reassembly
 from ..exceptions import WireError
-from . import farewell, peersocket, sockets
+from . import peersocket, sockets
 from .drops import DropWatch
+from .farewell import ConnectorFarewell
 from .linger import LOCAL_SESSIONS
 from .monitor import ConnectionMonitor, format_address
 from .peer_io import (BYE, DATA_HEADER, PING, PONG, Outgoing, Sink, deliver_packets,
@@ -47,7 +48,7 @@ class Connector:
         self.hello_unsent = False
         self.outgoing = Outgoing()
         self.ledger = PingLedger()  #: what the listener confirmed on this DEALER (_core.linger)
-        self.closing = Farewell(False)  #: the listener while cleanup() lingers
+        self.farewell = ConnectorFarewell(self)  #: the session while cleanup() lingers (linger.flush)
         self.drops = DropWatch(endpoint, sink)  #: loop stalls, handshake failures
         self.local_address = ""  #: "ip:port" of this side of the connection (in HELLO and PROBE)
         self.remote_address = ""  #: "ip:port" of the listener's side, as the OS reports it
@@ -59,8 +60,8 @@ class Connector:
             state_machine.CreateSocket: self._create,
             state_machine.DestroySocket: self._destroy,
             state_machine.SendHello: self._send_hello,
-            state_machine.SendPing: self._ping,
-            state_machine.SendBye: lambda action: self._send_control(BYE),
+            state_machine.SendPing: self.ping,
+            state_machine.SendBye: lambda action: self.send_control(BYE),
             state_machine.OpenProbe: self._open_probe,
             state_machine.CloseProbe: lambda action: self.probe.close(),
             state_machine.Connected: self._connected,
@@ -176,7 +177,7 @@ class Connector:
             self.packets_limit_of_peer = frame.fields[2] or 0
             self._run(state.welcome(frame.fields[1], now, frame.fields[0]))
         elif kind is wire.LinkKind.PING:
-            self._send_control(PONG)
+            self.send_control(PONG)
         elif kind is wire.LinkKind.PONG:
             self.ledger.pong_received()
         elif kind is wire.LinkKind.BYE:
@@ -203,15 +204,15 @@ class Connector:
         header = wire.encode_link(wire.LinkKind.HELLO, wire.MAGIC, wire.LINK_VERSION,
                                   self.state.nonce, self.rid_is_ident, self.local_address,
                                   coalescing.accepted_limit(self.limit))
-        self.hello_unsent = not self._send_control(header)
+        self.hello_unsent = not self.send_control(header)
 
-    def _send_control(self, header: bytes) -> bool:
+    def send_control(self, header: bytes) -> bool:
         if self.dealer is None:
             return False
         return send_now(self.dealer, [header])
 
-    def _ping(self, action: Any = None) -> bool:
-        if not self._send_control(PING):
+    def ping(self, action: Any = None) -> bool:
+        if not self.send_control(PING):
             return False
         self.ledger.ping_sent()
         return True
@@ -282,50 +283,6 @@ class Connector:
         if self.hello_unsent or self.outgoing:
             return 0.0
         return self.state.next_deadline()
-
-    # -- cleanup's linger (_transport.linger) -------------------------------------------
-
-    def linger_begin(self) -> bool:
-        self.closing = Farewell(self.state.conn_id is not None and not self.ledger.confirmed
-                                and not LOCAL_SESSIONS.both_ends_here(self.state.nonce))
-        return self.closing.waiting
-
-    def linger_sockets(self) -> List[zmq.Socket[Any]]:
-        if self.dealer is None or self.monitor is None:
-            return []
-        return [self.dealer, self.monitor.socket]
-
-    def linger_pass(self, ping: bool) -> bool:
-        receive_batch(lambda: self.dealer, self._handle_lingering, 0.0)
-        while self.monitor is not None:
-            next_event = self.monitor.next_event()
-            if next_event is None:
-                break
-            event, value = next_event
-            if event == zmq.EVENT_DISCONNECTED:  # what it had not read is lost with the connection
-                self.monitor.dropped(value)
-                self.closing.waiting = False
-        closing = self.closing
-        closing.waiting = closing.waiting and self._linger_push(ping)
-        return closing.waiting
-
-    def _linger_push(self, ping: bool) -> bool:
-        """Send what waits, PING if due; False once there is nothing to wait for (a dropped
-        connection is the monitor's DISCONNECTED, read by ``linger_pass``)."""
-        conn_id = self.state.conn_id
-        if conn_id is None or self.dealer is None or self.ledger.confirmed:
-            return False
-        return farewell.push(self.outgoing, self.dealer, conn_id, self.sink, self.ledger, ping,
-                             self._linger_ping)
-
-    def _linger_ping(self) -> bool:
-        self._ping()  # refused at the high-water mark: again after REPING
-        return True  # (a DEALER's peer is never found gone by a send)
-
-    def _handle_lingering(self, frames: List[bytes], now: float) -> None:
-        reply = farewell.answer(frames, self.closing, self.ledger.pong_received)
-        if reply is not None:
-            self._send_control(reply)
 
     def close(self, now: float) -> None:
         """Say BYE, end the session, close the sockets (no reconnect)."""

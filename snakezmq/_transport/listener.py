@@ -3,18 +3,19 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import zmq
 
 from .._core import coalescing, wire
-from .._core.linger import Farewell, RidLedgers
+from .._core.linger import RidLedgers
 from .._core.liveness import DEAD_AFTER
 from .._core.reassembly import Reassembly
 from .._core.sessions import Session, SessionTable
 from ..exceptions import WireError
-from . import curve, farewell, peersocket, sockets
+from . import curve, peersocket, sockets
 from .drops import ListenerDrops
+from .farewell import ListenerFarewell
 from .gone import GoneSessions
 from .hello import Hellos, sender_address
 from .linger import LOCAL_SESSIONS
@@ -52,7 +53,7 @@ class Listener:
         self.sessions = SessionTable(sink._new_conn_id)
         self.outgoing = Outgoing()
         self.ledgers = RidLedgers()  #: what each peer confirmed (``_core.linger``)
-        self.closing: Dict[bytes, Farewell] = {}  #: the sessions' peers while cleanup() lingers
+        self.farewell = ListenerFarewell(self)  #: the sessions while cleanup() lingers (linger.flush)
         self.probes = ProbeAnswers(self)
         self.gone = GoneSessions(self.router, self.sessions, self._end)  #: sessions soon ended
         self.limit: int = sink._max_message_size
@@ -199,40 +200,6 @@ class Listener:
         if sent:
             self.ledgers.ping_sent(rid, self.sessions.by_rid(rid) is not None)
         return True
-
-    # -- cleanup's linger (_transport.linger) ---------------------------------------------
-
-    def linger_begin(self) -> bool:
-        self.closing = {session.rid: Farewell(not self.ledgers.confirmed(session.rid) and
-                                              not LOCAL_SESSIONS.both_ends_here(session.nonce))
-                        for session in self.sessions}
-        return any(peer.waiting for peer in self.closing.values())
-
-    def linger_sockets(self) -> List[zmq.Socket[Any]]:
-        return [self.router]
-
-    def linger_pass(self, ping: bool) -> bool:
-        receive_batch(lambda: self.router, self._handle_lingering, 0.0, frame_object=1, routed=True)
-        for rid, peer in self.closing.items():
-            peer.waiting = peer.waiting and self._linger_push(rid, ping)
-        return any(peer.waiting for peer in self.closing.values())
-
-    def _linger_push(self, rid: bytes, ping: bool) -> bool:
-        """Send what waits for ``rid``, PING it if due; False once there is nothing to wait for."""
-        session = self.sessions.by_rid(rid)
-        if session is None or self.ledgers.confirmed(rid):
-            return False
-        return farewell.push(self.outgoing, self.router, session.conn_id, self.sink,
-                             self.ledgers[rid], ping, lambda: self.reachable(rid))
-
-    def _handle_lingering(self, frames: List[Any], now: float) -> None:
-        rid = frames[0]
-        if self.guard is not None and not self.guard.same_key(rid, frames[1]):
-            return
-        reply = farewell.answer([frames[1].bytes, *frames[2:]], self.closing.get(rid),
-                                lambda: self.ledgers.pong_received(rid))
-        if reply is not None:
-            self.send_control(rid, reply)
 
     # -- sessions ending -------------------------------------------------------------
 
