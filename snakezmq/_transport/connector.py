@@ -1,4 +1,8 @@
-"""A connector: one DEALER socket driven by the pure ``ConnectorState``."""
+"""A connector: one DEALER socket driven by the pure ``ConnectorState``.
+
+Its helpers: ``probe`` (its probe socket), ``drops`` (loop stalls, handshake failures),
+``farewell`` (cleanup's linger).
+"""
 from __future__ import annotations
 
 import logging

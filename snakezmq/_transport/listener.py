@@ -1,4 +1,8 @@
-"""A listener: one ROUTER socket, its sessions, and answers to PROBEs."""
+"""A listener: one ROUTER socket and its sessions.
+
+Its helpers: ``hello`` (HELLO checks), ``probe`` (PROBE answers), ``drops`` (monitor
+events, cut reports), ``gone`` (sessions whose connection is gone), ``farewell`` (cleanup's linger).
+"""
 from __future__ import annotations
 
 import logging
