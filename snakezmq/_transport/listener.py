@@ -115,8 +115,10 @@ class Listener:
         elif kind is wire.LinkKind.BYE:
             if not stranger:
                 self._end(rid)
-        elif kind is wire.LinkKind.PROBE:
-            self._probe(rid, frame.fields, now, sender_address(frames[1], frame.fields[4]), frames[1])
+        elif kind is wire.LinkKind.PROBE:  # is its routing id held by a live peer? (``probe``)
+            address = sender_address(frames[1], frame.fields[4])
+            if not self.hellos.ident_refused(rid, frames[1], frame.fields[2], address):
+                self.probes.received(rid, frame.fields[2], now, address)
         else:
             error = WireError("%s frame is not valid towards a listener" % kind.name)
             self.sink._problem("error", "%s from %r: %s" % (self.endpoint, rid[:60], error), error, conn_id)
@@ -147,13 +149,6 @@ class Listener:
     def peer_socket(self, conn_id: str) -> peersocket.PeerSocket:
         """What ``link.get_socket_by_conn(conn_id)`` returns; KeyError if not a session here."""
         return self.hellos.peer_socket(conn_id)
-
-    # -- duplicate routing ids -------------------------------------------------------
-
-    def _probe(self, probe_rid: bytes, fields: Tuple[Any, ...], now: float, address: str,
-               first: Any = None) -> None:
-        if not self.hellos.ident_refused(probe_rid, first, fields[2], address):
-            self.probes.received(probe_rid, fields[2], now, address)
 
     # -- output ---------------------------------------------------------------------
 
