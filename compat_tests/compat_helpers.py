@@ -1,12 +1,33 @@
 """Helpers for the compat battery (importable from test modules; conftest.py builds on them)."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 if TYPE_CHECKING:
     from conftest import Links
+
+BACKENDS = ["snakemq", "snakezmq"]  #: what every compat test runs against (conftest.py)
+#: a subset of BACKENDS to run, comma-separated (unset: all); ./run-tests sets it to snakezmq
+#: for the version matrix, where snakemq 1.6 on another Python proves nothing about snakezmq
+BACKENDS_VARIABLE = "SNAKEZMQ_COMPAT_BACKENDS"
+
+
+def selected_backends(setting: Optional[str]) -> List[str]:
+    """The backends named by ``setting`` (the value of $SNAKEZMQ_COMPAT_BACKENDS), in
+    BACKENDS' order; all of them when it is None (unset). ValueError for a name not in
+    BACKENDS or a setting that names none: a typo must not skip a backend silently."""
+    if setting is None:
+        return list(BACKENDS)
+    names = [name for name in re.split(r"[\s,]+", setting) if name]
+    unknown = [name for name in names if name not in BACKENDS]
+    if unknown or not names:
+        raise ValueError("%s=%r: %s (the backends: %s; comma-separated, unset means all)" % (
+            BACKENDS_VARIABLE, setting, "unknown backend %s" % ", ".join(map(repr, unknown))
+            if unknown else "it names no backend", ", ".join(BACKENDS)))
+    return [name for name in BACKENDS if name in names]
 
 
 def pump(links: Iterable[Any], until: Callable[[], bool], timeout: float = 5.0,

@@ -1,19 +1,31 @@
 """One battery, two backends: every test runs against real snakemq 1.6 and snakezmq.
 
 Tests touch only the public API, through the ``backend`` namespace.
+``SNAKEZMQ_COMPAT_BACKENDS=snakezmq`` runs the battery against snakezmq alone (./run-tests'
+version matrix does); a name that is not a backend is a usage error.
 """
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 import types
 from typing import Callable, Iterable, List, Optional, Tuple
 
 import pytest
 
-from compat_helpers import Peer, RawEnd, pump, pump_for
+from compat_helpers import BACKENDS, BACKENDS_VARIABLE, Peer, RawEnd, pump, pump_for, selected_backends
 
-BACKENDS = ["snakemq", "snakezmq"]
+try:
+    SELECTED = selected_backends(os.environ.get(BACKENDS_VARIABLE))
+    SELECTION_ERROR = None
+except ValueError as exc:
+    SELECTED, SELECTION_ERROR = list(BACKENDS), str(exc)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if SELECTION_ERROR is not None:
+        raise pytest.UsageError(SELECTION_ERROR)
 
 
 class Backend:
@@ -38,7 +50,7 @@ class Backend:
         return loaded
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=SELECTED)
 def backend(request: pytest.FixtureRequest) -> Backend:
     return Backend(request.param)
 
