@@ -273,12 +273,18 @@ class MessagingProtocol:
         return told
 
     def _flush(self, peer: Peer, actions: List[Action], now: float) -> None:
-        """Send what the window allows to ``peer``, with the ack owed to it."""
+        """Send what the window allows to ``peer``, with the ack owed to it. Messages dropped
+        as too large free their window slots: what waits behind them is taken at once."""
+        while self._flush_window(peer, actions, now) and peer.ident in self.outbox.sendable:
+            pass
+
+    def _flush_window(self, peer: Peer, actions: List[Action], now: float) -> bool:
+        """One take of the window; True if messages were dropped as too large."""
         ident = peer.ident
         assert ident is not None
         taken = self.outbox.take_sendable(ident)
         if not taken:
-            return
+            return False
         owed = self._acks_owed.pop(peer.conn_id, None)
         ack = owed[0] if owed is not None else 0
         told = self._confirmation(peer)
@@ -294,6 +300,7 @@ class MessagingProtocol:
             actions.append(ReportDropped(self.outbox.drop_in_flight(ident, seq), TOO_LARGE))
         if result.too_large:  # a dropped restored message changes what the peer must hear
             self._confirm_later(peer, now)
+        return bool(result.too_large)
 
     def _send_ack(self, peer: Peer, upto: int, actions: List[Action]) -> None:
         confirmed, restoring = self._told(peer, self._confirmation(peer))

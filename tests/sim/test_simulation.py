@@ -137,6 +137,19 @@ def test_delivery_contract_holds() -> None:
     run_state_machine_as_test(DeliverySimulation, settings=simulation_settings(EXAMPLES))
 
 
+def test_messages_behind_a_window_of_too_large_ones_go_in_the_same_pass() -> None:
+    """Found by a soak: a full window of messages dropped as too large (after the packet
+    limit was lowered) frees its slots; what waits behind them must be taken in the same
+    pass, not left until some later event wakes the loop."""
+    world = World(["a", "b"], None)
+    for _ in range(3):
+        world.send("a", "b", b"x", None, False)
+    for _ in range(4):  # more than the simulated window of 3
+        world.send("a", "b", b"x" * 200, None, False)
+    world.lower_max_packet_size(250)
+    world.settle()  # checks that each one was delivered or reported dropped
+
+
 def test_restored_message_dropped_as_too_large_ends_restoring() -> None:
     """Found by a soak: a restarted sender whose only restored message no longer fits
     the lowered packet limit drops it, and must then tell the receiver it is done
