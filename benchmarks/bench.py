@@ -11,6 +11,11 @@ Backends:
   snakemq   real snakemq 1.6 through its Messaging API
   zmq       naive raw pyzmq: a DEALER sends one frame per message, a ROUTER
             does one recv_multipart per message (same counts and sizes)
+  zmq-loop  rpc scenarios only: raw pyzmq in the thread shape of snakemq's RPC API
+            (callers hand requests to the loop thread that owns the DEALER; the
+            server's loop thread hands each request to a worker thread and sends
+            what it returns), snakemq's request format, no protocol: the floor
+            of any library that keeps that API's threads
   snakezmq  the same Messaging code as the snakemq backend, imports swapped
             (``load_api(package)`` in bench_workers.py is the only difference)
 
@@ -74,9 +79,9 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench_workers, bench_chart
-from bench_workers import BASELINE, ROOT, worker_main  # noqa: E402  (spawned children import it too)
+from bench_workers import BASELINE, LOOP_FLOOR, ROOT, worker_main  # noqa: E402  (spawned children import it too)
 
-BACKENDS = ["snakemq", "zmq", "snakezmq"]
+BACKENDS = ["snakemq", "zmq", LOOP_FLOOR, "snakezmq"]
 MESSAGING_BACKENDS = ("snakemq", "snakezmq")
 PEER_COUNTS = (10, 100, 1000)
 PEERS = ["peers-%d" % n for n in PEER_COUNTS]
@@ -322,7 +327,8 @@ def case_params(base: Dict[str, Any], args: argparse.Namespace, scenario: str,
 
 
 def backends_for(scenario: str, chosen: List[str]) -> List[str]:
-    return [b for b in chosen if not (scenario == "persistent" and b == "zmq")]
+    return [b for b in chosen if not (scenario == "persistent" and b == "zmq")
+            and not (b == LOOP_FLOOR and not scenario.startswith("rpc"))]
 
 
 def values_of(scenario: str, result: Dict[str, Any]) -> Dict[str, Optional[float]]:
@@ -357,11 +363,12 @@ def check(target: Optional[Tuple[str, float]], ratio: Optional[float]) -> str:
     return "%s %s" % (spec, "met" if met else "NOT met")
 
 
-def pairwise_ratio(per_repeat: List[Dict[str, Optional[float]]], other: str) -> Optional[float]:
-    """Median over repeats of snakezmq's value divided by ``other``'s value in the same repeat."""
+def pairwise_ratio(per_repeat: List[Dict[str, Optional[float]]], other: str,
+                   mine_of: str = "snakezmq") -> Optional[float]:
+    """Median over repeats of ``mine_of``'s value divided by ``other``'s value in the same repeat."""
     ratios = []
     for rep in per_repeat:
-        mine, theirs = rep.get("snakezmq"), rep.get(other)
+        mine, theirs = rep.get(mine_of), rep.get(other)
         if mine is not None and theirs:
             ratios.append(mine / theirs)
     return statistics.median(ratios) if ratios else None
@@ -380,9 +387,14 @@ def summarize(table: Dict[str, List[Dict[str, Optional[float]]]]) -> List[Dict[s
             medians[backend] = statistics.median(values) if values else None
         entry: Dict[str, Any] = {"row": row, "unit": unit, "higher_is_better": higher,
                                  "medians": medians, "repeats": len(reps)}
-        for other, target in (("snakemq", target_smq), ("zmq", target_zmq), (BASELINE, None)):
+        for other, target in (("snakemq", target_smq), ("zmq", target_zmq), (LOOP_FLOOR, None),
+                              (BASELINE, None)):
             ratio = pairwise_ratio(reps, other)
             entry["vs_" + other] = {"ratio": ratio, "target": target, "verdict": check(target, ratio)}
+        # the most a library in snakemq's thread shape could reach against snakemq, and whether
+        # that already misses the target (then the target is below the floor, not met by design)
+        floor = pairwise_ratio(reps, "snakemq", mine_of=LOOP_FLOOR)
+        entry["floor_vs_snakemq"] = {"ratio": floor, "verdict": check(target_smq, floor)}
         if row == "memory":
             mine = medians["snakezmq"]
             entry["vs_zmq"]["verdict"] = "<=%.0f B %s" % (MEMORY_TARGET, "?" if mine is None else
@@ -430,6 +442,18 @@ def print_table(summary: List[Dict[str, Any]]) -> None:
             row, entry["unit"], fmt_value(row, medians["snakemq"]), fmt_value(row, medians["zmq"]),
             fmt_value(row, medians["snakezmq"]), ratios[0], entry["vs_snakemq"]["verdict"],
             ratios[1], entry["vs_zmq"]["verdict"]))
+    floors = [entry for entry in summary if entry["medians"].get(LOOP_FLOOR) is not None]
+    if floors:
+        print("\n%s: raw pyzmq in snakemq's RPC thread shape (calls handed to a loop thread, methods"
+              "\n          run by worker threads), no protocol: the floor of any library with that API"
+              % LOOP_FLOOR)
+        print("            %-15s %12s  %-24s %s" % ("scenario", LOOP_FLOOR, "floor/smq (target)", "szmq/floor"))
+        for entry in floors:
+            floor, ratio = entry["floor_vs_snakemq"], entry["vs_" + LOOP_FLOOR]["ratio"]
+            print("            %-15s %12s  %-24s %s" % (
+                entry["row"], fmt_value(entry["row"], entry["medians"][LOOP_FLOOR]),
+                "-" if floor["ratio"] is None else "%.2fx (%s)" % (floor["ratio"], floor["verdict"]),
+                "-" if ratio is None else "%.2fx" % ratio))
     if any(entry["medians"].get(BASELINE) is not None for entry in summary):
         print("\n--baseline: %-15s %12s %12s  %s" % ("scenario", "baseline", "snakezmq", "szmq/base"))
         for entry in summary:

@@ -44,6 +44,7 @@ def _ratio_panel(ax: Any, rows: List[Dict[str, Any]], other: str, title: str) ->
     values: List[float] = []
     colours: List[str] = []
     targets: List[Optional[float]] = []
+    floors: List[Optional[float]] = []
     for entry in rows:
         ratio = entry["vs_" + other]["ratio"]
         if ratio is None:
@@ -52,6 +53,8 @@ def _ratio_panel(ax: Any, rows: List[Dict[str, Any]], other: str, title: str) ->
         labels.append(entry["row"])
         values.append(_better(entry, ratio))
         targets.append(_better(entry, target[1]) if target else None)
+        floor = (entry.get("floor_vs_snakemq") or {}).get("ratio") if other == "snakemq" else None
+        floors.append(_better(entry, floor) if floor else None)
         verdict = entry["vs_" + other]["verdict"]
         colours.append(NO_TARGET if not target else NOT_MET if "NOT" in verdict else MET)
     positions = list(range(len(labels)))[::-1]
@@ -60,6 +63,10 @@ def _ratio_panel(ax: Any, rows: List[Dict[str, Any]], other: str, title: str) ->
         ax.text(value, pos, " %.2f" % value, va="center", fontsize=8)
         if mark is not None:
             ax.plot([mark, mark], [pos - 0.4, pos + 0.4], color="black", linewidth=2)
+    for pos, floor_mark in zip(positions, floors):
+        if floor_mark is not None:  # raw pyzmq in snakemq's RPC thread shape (bench.py's zmq-loop)
+            ax.plot([floor_mark, floor_mark], [pos - 0.45, pos + 0.45], color="#8e44ad",
+                    linewidth=1.5, linestyle="--")
     ax.axvline(1.0, color="black", linewidth=0.8, linestyle=":")
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: "%g" % value))
@@ -68,8 +75,8 @@ def _ratio_panel(ax: Any, rows: List[Dict[str, Any]], other: str, title: str) ->
     ax.set_yticks(positions)
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_title(title, fontsize=10)
-    ax.set_xlabel("times better (log; black tick: target; green met, red not met, grey no target)",
-                  fontsize=7)
+    ax.set_xlabel("times better (log; black tick: target; purple dashes: raw pyzmq in the API's "
+                  "thread shape;\ngreen met, red not met, grey no target)", fontsize=7)
 
 
 def _minor_label(value: float, _: Any) -> str:

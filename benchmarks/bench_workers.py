@@ -32,6 +32,8 @@ RECV_IDENT = "bench-recv"
 ABSENT_IDENT = "bench-absent"
 RPC_OBJECT = "bench"  #: the RpcServer's registered name
 BASELINE = "base"  #: the backend of ``--baseline DIR``: the snakezmq of another checkout
+#: raw pyzmq in the thread shape of snakemq's RPC API (rpc scenarios only): its floor
+LOOP_FLOOR = "zmq-loop"
 
 
 class Ctx:
@@ -630,6 +632,163 @@ def zmq_rpc_client(c: Ctx) -> None:
         context.term()
 
 
+class SocketPairWake:
+    """Wakes a thread blocked in ``zmq.Poller.poll`` (a socket pair's read end is polled);
+    one write per pass however many wakes, as snakemq's and snakezmq's loops do."""
+
+    def __init__(self) -> None:
+        self.reader, self.writer = socket.socketpair()
+        self.reader.setblocking(False)
+        self.writer.setblocking(False)
+        self.pending = False
+
+    def wake(self) -> None:
+        if not self.pending:
+            self.pending = True
+            try:
+                self.writer.send(b"\0")
+            except OSError:
+                pass  # buffer full: already awake
+
+    def drain(self) -> None:
+        try:
+            while self.reader.recv(4096):
+                pass
+        except OSError:
+            pass
+        self.pending = False
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
+
+
+def loop_floor_rpc_server(c: Ctx) -> None:
+    """The floor in snakemq's thread shape, server side: one loop thread owns the ROUTER and
+    hands each request to an idle worker thread (a new one when none is idle), which runs the
+    method and hands the reply back through a queue and a wake-up. No protocol, no acks."""
+    import zmq
+    import queue
+    instance = Echo(c)
+    jobs: Any = queue.SimpleQueue()
+    replies: Any = collections.deque()
+    wake = SocketPairWake()
+    idle = [0]
+    idle_lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            rid, data = jobs.get()
+            params = pickle.loads(data[6:])
+            result = getattr(instance, params["method"])(*params["args"], **params["kwargs"])
+            replies.append([rid, b"rpcrep" + pickle.dumps({"ok": True, "return": result,
+                                                            "req_id": params["req_id"]})])
+            wake.wake()
+            with idle_lock:
+                idle[0] += 1
+
+    with zmq_socket(zmq.ROUTER) as sock:
+        c.put("ready", {"port": sock.bind_to_random_port("tcp://127.0.0.1")})
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(wake.reader.fileno(), zmq.POLLIN)
+        seen = 0
+        try:
+            while not c.stop.is_set():
+                c.check("serving")
+                for ready, _ in poller.poll(100):
+                    if ready is not sock:
+                        wake.drain()
+                        continue
+                    while True:
+                        try:
+                            rid, data = sock.recv_multipart(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        if data == b"hello":
+                            seen += 1
+                            if seen == c.p["senders"]:
+                                c.go.set()
+                            continue
+                        with idle_lock:
+                            start_one = idle[0] == 0
+                            idle[0] -= 0 if start_one else 1
+                        if start_one:
+                            threading.Thread(target=worker, daemon=True).start()
+                        jobs.put((rid, data))
+                while replies:
+                    sock.send_multipart(replies.popleft())
+        finally:
+            wake.close()
+
+
+def loop_floor_rpc_client(c: Ctx) -> None:
+    """The floor in snakemq's thread shape, client side: calling threads hand their request to
+    the loop thread that owns the DEALER (a queue and a wake-up) and wait on a lock that the
+    loop thread releases when the reply is in."""
+    import zmq
+    requests: Any = collections.deque()
+    waiting: Dict[bytes, List[Any]] = {}
+    wake = SocketPairWake()
+    looping = threading.Event()
+    looping.set()
+    ids = iter(range(1 << 62))
+    payload = b"x" * c.p["size"]
+
+    def call() -> Any:
+        req_id = b"%d" % next(ids)
+        slot: List[Any] = [threading.Lock(), None]
+        slot[0].acquire()
+        waiting[req_id] = slot
+        requests.append(b"rpcreq" + pickle.dumps({"command": "call", "object": RPC_OBJECT, "method": "echo",
+                                                  "args": (payload,), "kwargs": {}, "req_id": req_id}))
+        wake.wake()
+        if not slot[0].acquire(timeout=max(0.001, c.left())):
+            c.check("calling")
+        return slot[1]["return"]
+
+    with zmq_socket(zmq.DEALER) as dealer:
+        dealer.connect("tcp://127.0.0.1:%d" % (c.port or 0))
+        dealer.send(b"hello")
+
+        def loop() -> None:
+            poller = zmq.Poller()
+            poller.register(dealer, zmq.POLLIN)
+            poller.register(wake.reader.fileno(), zmq.POLLIN)
+            while looping.is_set():
+                for ready, _ in poller.poll(50):
+                    if ready is not dealer:
+                        wake.drain()
+                        continue
+                    while True:
+                        try:
+                            reply = pickle.loads(dealer.recv(zmq.NOBLOCK)[6:])
+                        except zmq.Again:
+                            break
+                        slot = waiting.pop(reply["req_id"])
+                        slot[1] = reply
+                        slot[0].release()
+                while requests:
+                    dealer.send(requests.popleft())
+
+        loop_thread = threading.Thread(target=loop, name="bench-loop", daemon=True)
+        loop_thread.start()
+        try:
+            if not c.go.wait(max(0.0, c.left())):
+                c.check("connecting")
+            for _ in range(c.p["warmup"]):
+                call()
+            start = Usage()
+            elapsed = timed_calls(c, call)
+            c.put("result", {"calls": c.p["count"], "elapsed": elapsed,
+                             "cost": Usage().since(start, c.p["count"])})
+        finally:
+            looping.clear()
+            loop_thread.join(10)
+            wake.close()
+    c.stop.wait(max(0.0, c.left()))
+
+
 def raise_fd_limit() -> None:
     """Many peers need more descriptors than the usual soft limit of 1,024."""
     import resource
@@ -804,6 +963,8 @@ WORKERS = {
     ("rpc", "send"): rpc_client,
     ("zmq-rpc", "recv"): zmq_rpc_server,
     ("zmq-rpc", "send"): zmq_rpc_client,
+    ("zmq-loop-rpc", "recv"): loop_floor_rpc_server,
+    ("zmq-loop-rpc", "send"): loop_floor_rpc_client,
     ("peers", "recv"): peers_listener,
     ("peers", "send"): peers_host,
     ("zmq-peers", "recv"): zmq_peers_listener,
@@ -813,11 +974,11 @@ WORKERS = {
 
 def worker_kind(backend: str, scenario: str) -> str:
     """The WORKERS key's first part: the backend's kind, and which family of scenario."""
-    kind = "zmq" if backend == "zmq" else "messaging"
+    kind = backend if backend in ("zmq", LOOP_FLOOR) else "messaging"
     family = "rpc" if scenario.startswith("rpc") else "peers" if scenario.startswith("peers") else ""
     if not family:
         return kind
-    return family if kind == "messaging" else "zmq-" + family
+    return family if kind == "messaging" else kind + "-" + family
 
 
 def worker_main(role: str, backend: str, scenario: str, params: Dict[str, Any], idx: int,

@@ -46,3 +46,20 @@ def test_the_peer_curve_compares_the_most_peers_with_the_fewest():
     lines = bench.peer_curve(bench.summarize(table))
     assert lines == ["peer curve, CPU per message from 10 to 1000 peers: snakemq 1.00x, zmq 1.00x, "
                      "snakezmq 1.60x (<=1.5x: NOT met)"]
+
+
+def test_the_rpc_floor_says_whether_the_api_s_thread_shape_can_meet_the_target():
+    floor = bench.LOOP_FLOOR
+    table = {"rpc": [{"snakemq": 100.0, "zmq": 1000.0, floor: 140.0, "snakezmq": 90.0},
+                     {"snakemq": 200.0, "zmq": 1000.0, floor: 300.0, "snakezmq": 150.0}]}
+    (entry,) = bench.summarize(table)
+    assert entry["floor_vs_snakemq"]["ratio"] == (1.4 + 1.5) / 2
+    assert entry["floor_vs_snakemq"]["verdict"] == ">=1.5x NOT met"  # the target lies above the floor
+    assert entry["vs_" + floor]["ratio"] == (90 / 140 + 0.5) / 2
+
+
+def test_the_rpc_floor_runs_in_the_rpc_scenarios_only():
+    chosen = list(bench.BACKENDS)
+    assert bench.LOOP_FLOOR in bench.backends_for("rpc-8", chosen)
+    assert bench.backends_for("small", chosen) == ["snakemq", "zmq", "snakezmq"]
+    assert bench.backends_for("persistent", chosen) == ["snakemq", "snakezmq"]
