@@ -632,94 +632,83 @@ def zmq_rpc_client(c: Ctx) -> None:
         context.term()
 
 
-class SocketPairWake:
-    """Wakes a thread blocked in ``zmq.Poller.poll`` (a socket pair's read end is polled);
-    one write per pass however many wakes, as snakemq's and snakezmq's loops do."""
-
-    def __init__(self) -> None:
-        self.reader, self.writer = socket.socketpair()
-        self.reader.setblocking(False)
-        self.writer.setblocking(False)
-        self.pending = False
-
-    def wake(self) -> None:
-        if not self.pending:
-            self.pending = True
+def floor_loop_pass(poller: Any, sock: Any, wakeup: Any, timeout_ms: int,
+                    handle: Callable[[List[bytes]], None], outbox: Any) -> None:
+    """One pass of the zmq-loop floor's loop thread: wait for the socket or a wake-up,
+    ``handle`` every message that is in, then send what other threads queued in ``outbox``."""
+    import zmq
+    for ready, _ in poller.poll(timeout_ms):
+        if ready is not sock:
+            wakeup.drain()
+            continue
+        while True:
             try:
-                self.writer.send(b"\0")
-            except OSError:
-                pass  # buffer full: already awake
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            handle(frames)
+    while outbox:
+        sock.send_multipart(outbox.popleft())
 
-    def drain(self) -> None:
-        try:
-            while self.reader.recv(4096):
-                pass
-        except OSError:
-            pass
-        self.pending = False
 
-    def close(self) -> None:
-        self.reader.close()
-        self.writer.close()
+def floor_poller(sock: Any, wakeup: Any) -> Any:
+    import zmq
+    poller = zmq.Poller()
+    poller.register(sock, zmq.POLLIN)
+    poller.register(wakeup.fileno(), zmq.POLLIN)
+    return poller
 
 
 def loop_floor_rpc_server(c: Ctx) -> None:
     """The floor in snakemq's thread shape, server side: one loop thread owns the ROUTER and
-    hands each request to an idle worker thread (a new one when none is idle), which runs the
-    method and hands the reply back through a queue and a wake-up. No protocol, no acks."""
-    import zmq
+    hands each request to an idle worker thread (a new one when none is idle), which decodes
+    it, runs the method and hands the reply back through a queue and a wake-up (snakezmq's
+    socket pair). No protocol, no acks."""
     import queue
+    import zmq
+    from snakezmq._transport.wakeup import Wakeup
     instance = Echo(c)
     jobs: Any = queue.SimpleQueue()
     replies: Any = collections.deque()
-    wake = SocketPairWake()
-    idle = [0]
+    wakeup = Wakeup()
     idle_lock = threading.Lock()
+    idle = seen = 0
 
     def worker() -> None:
+        nonlocal idle
         while True:
             rid, data = jobs.get()
             params = pickle.loads(data[6:])
             result = getattr(instance, params["method"])(*params["args"], **params["kwargs"])
             replies.append([rid, b"rpcrep" + pickle.dumps({"ok": True, "return": result,
                                                             "req_id": params["req_id"]})])
-            wake.wake()
+            wakeup.wake()
             with idle_lock:
-                idle[0] += 1
+                idle += 1
+
+    def handle(frames: List[bytes]) -> None:
+        nonlocal idle, seen
+        if frames[1] == b"hello":
+            seen += 1
+            if seen == c.p["senders"]:
+                c.go.set()
+            return
+        with idle_lock:
+            start_one = idle == 0
+            idle -= 0 if start_one else 1
+        if start_one:
+            threading.Thread(target=worker, daemon=True).start()
+        jobs.put(frames)
 
     with zmq_socket(zmq.ROUTER) as sock:
         c.put("ready", {"port": sock.bind_to_random_port("tcp://127.0.0.1")})
-        poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
-        poller.register(wake.reader.fileno(), zmq.POLLIN)
-        seen = 0
+        poller = floor_poller(sock, wakeup)
         try:
             while not c.stop.is_set():
                 c.check("serving")
-                for ready, _ in poller.poll(100):
-                    if ready is not sock:
-                        wake.drain()
-                        continue
-                    while True:
-                        try:
-                            rid, data = sock.recv_multipart(zmq.NOBLOCK)
-                        except zmq.Again:
-                            break
-                        if data == b"hello":
-                            seen += 1
-                            if seen == c.p["senders"]:
-                                c.go.set()
-                            continue
-                        with idle_lock:
-                            start_one = idle[0] == 0
-                            idle[0] -= 0 if start_one else 1
-                        if start_one:
-                            threading.Thread(target=worker, daemon=True).start()
-                        jobs.put((rid, data))
-                while replies:
-                    sock.send_multipart(replies.popleft())
+                floor_loop_pass(poller, sock, wakeup, 100, handle, replies)
         finally:
-            wake.close()
+            wakeup.close()
 
 
 def loop_floor_rpc_client(c: Ctx) -> None:
@@ -727,9 +716,10 @@ def loop_floor_rpc_client(c: Ctx) -> None:
     the loop thread that owns the DEALER (a queue and a wake-up) and wait on a lock that the
     loop thread releases when the reply is in."""
     import zmq
+    from snakezmq._transport.wakeup import Wakeup
     requests: Any = collections.deque()
     waiting: Dict[bytes, List[Any]] = {}
-    wake = SocketPairWake()
+    wakeup = Wakeup()
     looping = threading.Event()
     looping.set()
     ids = iter(range(1 << 62))
@@ -740,36 +730,27 @@ def loop_floor_rpc_client(c: Ctx) -> None:
         slot: List[Any] = [threading.Lock(), None]
         slot[0].acquire()
         waiting[req_id] = slot
-        requests.append(b"rpcreq" + pickle.dumps({"command": "call", "object": RPC_OBJECT, "method": "echo",
-                                                  "args": (payload,), "kwargs": {}, "req_id": req_id}))
-        wake.wake()
+        requests.append([b"rpcreq" + pickle.dumps({"command": "call", "object": RPC_OBJECT, "method": "echo",
+                                                   "args": (payload,), "kwargs": {}, "req_id": req_id})])
+        wakeup.wake()
         if not slot[0].acquire(timeout=max(0.001, c.left())):
             c.check("calling")
         return slot[1]["return"]
 
+    def handle(frames: List[bytes]) -> None:
+        reply = pickle.loads(frames[0][6:])
+        slot = waiting.pop(reply["req_id"])
+        slot[1] = reply
+        slot[0].release()
+
     with zmq_socket(zmq.DEALER) as dealer:
         dealer.connect("tcp://127.0.0.1:%d" % (c.port or 0))
         dealer.send(b"hello")
+        poller = floor_poller(dealer, wakeup)
 
         def loop() -> None:
-            poller = zmq.Poller()
-            poller.register(dealer, zmq.POLLIN)
-            poller.register(wake.reader.fileno(), zmq.POLLIN)
             while looping.is_set():
-                for ready, _ in poller.poll(50):
-                    if ready is not dealer:
-                        wake.drain()
-                        continue
-                    while True:
-                        try:
-                            reply = pickle.loads(dealer.recv(zmq.NOBLOCK)[6:])
-                        except zmq.Again:
-                            break
-                        slot = waiting.pop(reply["req_id"])
-                        slot[1] = reply
-                        slot[0].release()
-                while requests:
-                    dealer.send(requests.popleft())
+                floor_loop_pass(poller, dealer, wakeup, 50, handle, requests)
 
         loop_thread = threading.Thread(target=loop, name="bench-loop", daemon=True)
         loop_thread.start()
@@ -785,7 +766,7 @@ def loop_floor_rpc_client(c: Ctx) -> None:
         finally:
             looping.clear()
             loop_thread.join(10)
-            wake.close()
+            wakeup.close()
     c.stop.wait(max(0.0, c.left()))
 
 
